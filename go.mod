@@ -1,0 +1,3 @@
+module github.com/ysync/ysync
+
+go 1.26

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one test command (README, CI). On a fresh machine it installs and starts everything the tests
+# need: the pinned Node packages (npm ci) and, for storage tests, a throwaway PostgreSQL cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# --- Node packages (reference yjs, y-websocket) --------------------------------------------------
+if ! command -v node >/dev/null 2>&1; then
+  log "installing nodejs"
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -d node_modules/yjs ] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# --- Go checks and tests ---------------------------------------------------------------------------
+log "gofmt / go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+if [ -n "$unformatted" ]; then
+  printf 'gofmt would change:\n%s\n' "$unformatted" >&2
+  exit 1
+fi
+go vet ./...
+
+log "go test -race"
+go test -race -count=1 -timeout 20m ./...
