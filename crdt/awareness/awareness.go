@@ -61,6 +61,11 @@ var nullJSON = json.RawMessage("null")
 // Change reports what an Apply or Remove did, in the terms of y-protocols' events. A client may
 // appear in more than one list (and more than once) when one update carries several entries for
 // it, exactly as in the JavaScript events.
+//
+// To track which clients a connection controls (so that closing it can Remove them), add the
+// clients of Added, Updated and Renewed and drop those of Removed. The reference server adds only
+// Added, so a client that comes back after a removal (reported as Updated) is not cleaned up when
+// its new connection closes; there is no need to copy that.
 type Change struct {
 	// Added lists clients seen for the first time with a non-null state.
 	Added []uint64
