@@ -1,0 +1,182 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ysync/ysync/internal/pgtest"
+	"github.com/ysync/ysync/migrations"
+	"github.com/ysync/ysync/store"
+	"github.com/ysync/ysync/store/storetest"
+)
+
+// migratedSchema returns the URL of a fresh, migrated schema (dropped after the test).
+func migratedSchema(tb testing.TB) string {
+	tb.Helper()
+	url := pgtest.NewSchema(tb)
+	if err := migrations.Up(context.Background(), url); err != nil {
+		tb.Fatalf("migrations.Up: %v", err)
+	}
+	return url
+}
+
+func openPostgres(tb testing.TB, opts store.Options) *store.Postgres {
+	tb.Helper()
+	s, err := store.OpenPostgres(context.Background(), migratedSchema(tb), opts)
+	if err != nil {
+		tb.Fatalf("OpenPostgres: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestPostgres(t *testing.T) {
+	pgtest.URL(t) // skip (or fail in CI) before starting subtests
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openPostgres(t, store.Options{}) })
+}
+
+// The contract again with tiny batches and a batching window, to exercise carry-over and the timer.
+func TestPostgresSmallBatches(t *testing.T) {
+	pgtest.URL(t)
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return openPostgres(t, store.Options{MaxBatch: 3, MaxBatchBytes: 1 << 20, MaxDelay: time.Millisecond, QueueSize: 2})
+	})
+}
+
+// What Appends committed before Close is there for a new store on the same database.
+func TestPostgresCloseIsDurable(t *testing.T) {
+	ctx := context.Background()
+	url := migratedSchema(t)
+	s, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		acks = map[string]int{}
+	)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			doc := fmt.Sprintf("doc-%d", w%4)
+			for i := 0; ; i++ {
+				if _, err := s.Append(ctx, doc, fmt.Appendf(nil, "%d-%d", w, i)); err != nil {
+					if !errors.Is(err, store.ErrClosed) {
+						t.Errorf("Append: %v", err)
+					}
+					return
+				}
+				mu.Lock()
+				acks[doc]++
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	s2, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for doc, n := range acks {
+		_, ups, seq, err := s2.Load(ctx, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ups) != n || seq != int64(n) {
+			t.Errorf("%s: %d acknowledged appends, %d loaded (seq %d) after reopening", doc, n, len(ups), seq)
+		}
+	}
+}
+
+// Compaction is one transaction: checkpoint written and covered updates gone, in the tables.
+func TestPostgresCompactionRows(t *testing.T) {
+	ctx := context.Background()
+	url := migratedSchema(t)
+	s, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 10 {
+		if _, err := s.Append(ctx, "doc", []byte{byte(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Compact(ctx, "doc", []byte("s4"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx, "doc", []byte("s7"), 7); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var updates, minSeq, checkpoints, lastSeq int64
+	err = conn.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM document_updates WHERE doc_name = 'doc'),
+		(SELECT min(seq) FROM document_updates WHERE doc_name = 'doc'),
+		(SELECT count(*) FROM document_checkpoints WHERE doc_name = 'doc'),
+		(SELECT last_seq FROM documents WHERE name = 'doc')`).Scan(&updates, &minSeq, &checkpoints, &lastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updates != 3 || minSeq != 8 || checkpoints != 1 || lastSeq != 10 {
+		t.Errorf("rows: %d updates from seq %d, %d checkpoints, last_seq %d; want 3 from 8, 1, 10",
+			updates, minSeq, checkpoints, lastSeq)
+	}
+}
+
+func TestPostgresErrors(t *testing.T) {
+	ctx := context.Background()
+
+	// A schema without the tables: ErrNotMigrated, at open.
+	if _, err := store.OpenPostgres(ctx, pgtest.NewSchema(t), store.Options{}); !errors.Is(err, store.ErrNotMigrated) {
+		t.Errorf("OpenPostgres on unmigrated schema = %v, want ErrNotMigrated", err)
+	}
+	// Nothing listening: ErrUnavailable.
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := store.OpenPostgres(cctx, "postgres://x@127.0.0.1:1/db?sslmode=disable&connect_timeout=5", store.Options{}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("OpenPostgres with nothing listening = %v, want ErrUnavailable", err)
+	}
+	if _, err := store.OpenPostgres(ctx, "::not a url", store.Options{}); err == nil {
+		t.Error("OpenPostgres with a bad URL succeeded")
+	}
+
+	// A caller-provided pool stays open after Close.
+	pool, err := pgxpool.New(ctx, migratedSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := store.NewPostgres(ctx, pool, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		t.Errorf("caller's pool closed by Close: %v", err)
+	}
+}
