@@ -25,5 +25,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# --- PostgreSQL for storage tests: throwaway cluster, sets YSYNC_TEST_DATABASE_URL ----------------
+source scripts/pg.sh
+
 log "go test -race"
 go test -race -count=1 -timeout 20m ./...
