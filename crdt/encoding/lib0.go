@@ -305,19 +305,65 @@ func (d *Decoder) ReadBigInt64() int64 {
 	return int64(binary.BigEndian.Uint64(b))
 }
 
-// ToValidUTF8 decodes b the way a WHATWG TextDecoder does in replacement mode: each maximal
-// invalid subsequence becomes one U+FFFD.
+// ToValidUTF8 decodes b the way a WHATWG TextDecoder (what lib0 reads strings with) does in
+// replacement mode: each maximal subpart of an ill-formed sequence becomes one U+FFFD. That is not
+// what utf8.DecodeRune's one-error-per-byte gives: "\xE2\x82A" is one U+FFFD then "A" for a
+// TextDecoder. Matching it keeps string lengths (and so UTF-16 positions) equal to a JavaScript
+// peer's for the same bytes.
 func ToValidUTF8(b []byte) string {
 	out := make([]byte, 0, len(b)+8)
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		if r == utf8.RuneError && size <= 1 {
-			out = append(out, "\uFFFD"...)
-			b = b[max(size, 1):]
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			out = append(out, c)
+			i++
 			continue
 		}
-		out = append(out, b[:size]...)
-		b = b[size:]
+		if r, size := utf8.DecodeRune(b[i:]); r != utf8.RuneError || size > 1 {
+			out = append(out, b[i:i+size]...)
+			i += size
+			continue
+		}
+		// Ill-formed: skip the lead byte and as many continuation bytes as could still have
+		// completed a valid sequence (the WHATWG UTF-8 decoder's bounds).
+		i += invalidSubpartLen(b[i:])
+		out = append(out, "\uFFFD"...)
 	}
 	return string(out)
+}
+
+// invalidSubpartLen returns the length (>= 1) of the maximal subpart of an ill-formed UTF-8
+// sequence at the start of b.
+func invalidSubpartLen(b []byte) int {
+	c := b[0]
+	var need int
+	lo, hi := byte(0x80), byte(0xBF)
+	switch {
+	case c >= 0xC2 && c <= 0xDF:
+		need = 1
+	case c >= 0xE0 && c <= 0xEF:
+		need = 2
+		if c == 0xE0 {
+			lo = 0xA0
+		} else if c == 0xED {
+			hi = 0x9F
+		}
+	case c >= 0xF0 && c <= 0xF4:
+		need = 3
+		if c == 0xF0 {
+			lo = 0x90
+		} else if c == 0xF4 {
+			hi = 0x8F
+		}
+	default:
+		return 1
+	}
+	n := 1
+	for ; n <= need && n < len(b); n++ {
+		if b[n] < lo || b[n] > hi {
+			break
+		}
+		lo, hi = 0x80, 0xBF
+	}
+	return n
 }
