@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -178,5 +179,32 @@ func TestPostgresErrors(t *testing.T) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		t.Errorf("caller's pool closed by Close: %v", err)
+	}
+}
+
+// Close stops the writer and, for OpenPostgres, the pool's goroutines.
+func TestPostgresNoGoroutineLeak(t *testing.T) {
+	ctx := context.Background()
+	url := migratedSchema(t)
+	before := runtime.NumGoroutine()
+	s, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := s.Append(ctx, fmt.Sprint("doc", i%3), []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
