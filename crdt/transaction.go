@@ -1,0 +1,273 @@
+package crdt
+
+import (
+	"github.com/ysync/ysync/crdt/encoding"
+)
+
+// Transaction groups changes; observers see one update per transaction.
+type Transaction struct {
+	doc *Doc
+	// Origin is what the transaction was started with (a session, say).
+	Origin any
+	// Local is false for transactions that applied a remote update.
+	Local bool
+
+	deleteSet    *DeleteSet
+	beforeState  map[uint64]int
+	afterState   map[uint64]int
+	changed      map[*AbstractType]map[changedKey]struct{}
+	mergeStructs []*Item
+	err          error
+
+	needFormattingCleanup bool
+
+	// scratch sets reused by Item.integrate
+	conflicting  map[*Item]struct{}
+	beforeOrigin map[*Item]struct{}
+}
+
+type changedKey struct {
+	key string
+	set bool // false: the list part of the type changed
+}
+
+func newTransaction(d *Doc, origin any, local bool) *Transaction {
+	return &Transaction{
+		doc:         d,
+		Origin:      origin,
+		Local:       local,
+		deleteSet:   newDeleteSet(),
+		beforeState: d.store.stateVector(),
+		changed:     make(map[*AbstractType]map[changedKey]struct{}),
+	}
+}
+
+// Doc returns the transaction's document.
+func (tx *Transaction) Doc() *Doc { return tx.doc }
+
+func (tx *Transaction) fail(err error) {
+	if tx.err == nil {
+		tx.err = err
+	}
+}
+
+func (tx *Transaction) conflictSet() map[*Item]struct{} {
+	if tx.conflicting == nil {
+		tx.conflicting = make(map[*Item]struct{})
+	}
+	return tx.conflicting
+}
+
+func (tx *Transaction) beforeOriginSet() map[*Item]struct{} {
+	if tx.beforeOrigin == nil {
+		tx.beforeOrigin = make(map[*Item]struct{})
+	}
+	return tx.beforeOrigin
+}
+
+func (tx *Transaction) addChangedType(t *AbstractType, key string, hasKey bool) {
+	item := t.item
+	if item == nil || (item.ID.Clock < tx.beforeState[item.ID.Client] && !item.Deleted()) {
+		keys := tx.changed[t]
+		if keys == nil {
+			keys = make(map[changedKey]struct{}, 1)
+			tx.changed[t] = keys
+		}
+		keys[changedKey{key, hasKey}] = struct{}{}
+	}
+}
+
+// ChangedTypes returns the types whose content this transaction changed.
+func (tx *Transaction) ChangedTypes() []*AbstractType {
+	out := make([]*AbstractType, 0, len(tx.changed))
+	for t := range tx.changed {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Transact runs fn in a transaction: every change fn makes reaches update observers as one update.
+// Nested calls join the outer transaction.
+func (d *Doc) Transact(fn func(tx *Transaction), origin any) {
+	d.transact(fn, origin, true)
+}
+
+func (d *Doc) transact(fn func(tx *Transaction), origin any, local bool) {
+	if d.tx != nil {
+		fn(d.tx)
+		return
+	}
+	tx := newTransaction(d, origin, local)
+	d.tx = tx
+	d.cleanups = append(d.cleanups, tx)
+	outermost := len(d.cleanups) == 1
+	func() {
+		defer func() { d.tx = nil }()
+		fn(tx)
+	}()
+	if !outermost {
+		// Started while an earlier transaction was being cleaned up: that loop handles it.
+		return
+	}
+	defer func() { d.cleanups = d.cleanups[:0] }()
+	for i := 0; i < len(d.cleanups); i++ {
+		d.cleanupTransaction(d.cleanups[i])
+	}
+}
+
+func (d *Doc) cleanupTransaction(tx *Transaction) {
+	store := d.store
+	ds := tx.deleteSet
+	ds.sortAndMerge()
+	tx.afterState = store.stateVector()
+	if d.formattingCleanup && needsFormattingCleanup(tx) {
+		cleanupTextAfterTransaction(tx)
+	}
+	if d.gc {
+		tryGcDeleteSet(ds, store)
+	}
+	tryMergeDeleteSet(ds, store)
+	// Merge the structs this transaction added.
+	for client, clock := range tx.afterState {
+		before := tx.beforeState[client]
+		if before == clock {
+			continue
+		}
+		structs := store.clients[client]
+		first := max(findIndexSS(structs, before), 1)
+		for i := len(structs) - 1; i >= first; {
+			i -= 1 + tryToMergeWithLefts(store, client, i)
+			structs = store.clients[client]
+		}
+	}
+	for i := len(tx.mergeStructs) - 1; i >= 0; i-- {
+		id := tx.mergeStructs[i].ID
+		structs := store.clients[id.Client]
+		pos := findIndexSS(structs, id.Clock)
+		if pos < 0 {
+			continue
+		}
+		if pos+1 < len(structs) {
+			if tryToMergeWithLefts(store, id.Client, pos+1) > 1 {
+				continue
+			}
+		}
+		if pos > 0 {
+			tryToMergeWithLefts(store, id.Client, pos)
+		}
+	}
+	if !tx.Local && tx.afterState[d.clientID] != tx.beforeState[d.clientID] {
+		// Another client uses our id: pick a new one, as Yjs does.
+		d.clientID = randomClientID()
+	}
+	if len(d.observers) > 0 && tx.hasChanges() {
+		var v1, v2 []byte
+		for _, o := range append([]updateObserver(nil), d.observers...) {
+			if o.v2 {
+				if v2 == nil {
+					enc := encoding.NewUpdateEncoderV2()
+					tx.writeUpdate(enc)
+					v2 = enc.Bytes()
+				}
+				o.fn(v2, tx.Origin, tx)
+			} else {
+				if v1 == nil {
+					enc := encoding.NewUpdateEncoderV1()
+					tx.writeUpdate(enc)
+					v1 = enc.Bytes()
+				}
+				o.fn(v1, tx.Origin, tx)
+			}
+		}
+	}
+}
+
+func (tx *Transaction) hasChanges() bool {
+	if !tx.deleteSet.empty() {
+		return true
+	}
+	for client, clock := range tx.afterState {
+		if tx.beforeState[client] != clock {
+			return true
+		}
+	}
+	return false
+}
+
+// writeUpdate writes the structs added and the ranges deleted by the transaction.
+func (tx *Transaction) writeUpdate(enc encoding.UpdateEncoder) {
+	writeClientsStructs(enc, tx.doc.store, tx.beforeState)
+	tx.deleteSet.write(enc)
+}
+
+// tryToMergeWithLefts merges structs[pos] into its left neighbours where possible and returns
+// how many structs were merged away.
+func tryToMergeWithLefts(store *structStore, client uint64, pos int) int {
+	structs := store.clients[client]
+	i := pos
+	for ; i > 0; i-- {
+		left, right := structs[i-1], structs[i]
+		if left.deleted() != right.deleted() {
+			break
+		}
+		merged := false
+		switch l := left.(type) {
+		case *GC:
+			if r, ok := right.(*GC); ok {
+				merged = l.mergeWith(r)
+			}
+		case *Item:
+			if r, ok := right.(*Item); ok && l.mergeWith(r) {
+				merged = true
+				if r.hasParentSub() && r.Parent != nil && r.Parent.m[r.parentSub] == r {
+					r.Parent.m[r.parentSub] = l
+				}
+			}
+		}
+		if !merged {
+			break
+		}
+	}
+	n := pos - i
+	if n > 0 {
+		structs = append(structs[:pos+1-n], structs[pos+1:]...)
+		store.clients[client] = structs
+	}
+	return n
+}
+
+func tryGcDeleteSet(ds *DeleteSet, store *structStore) {
+	for client, dels := range ds.clients {
+		for di := len(dels) - 1; di >= 0; di-- {
+			d := dels[di]
+			end := d.Clock + d.Len
+			structs := store.clients[client]
+			for si := findIndexSS(structs, d.Clock); si >= 0 && si < len(structs); si++ {
+				st := structs[si]
+				if st.id().Clock >= end {
+					break
+				}
+				if it, ok := st.(*Item); ok && it.Deleted() && !it.keep() {
+					it.gc(store, false)
+				}
+				structs = store.clients[client]
+			}
+		}
+	}
+}
+
+func tryMergeDeleteSet(ds *DeleteSet, store *structStore) {
+	for client, dels := range ds.clients {
+		for di := len(dels) - 1; di >= 0; di-- {
+			d := dels[di]
+			structs := store.clients[client]
+			if len(structs) == 0 {
+				continue
+			}
+			si := min(len(structs)-1, 1+findIndexSS(structs, d.Clock+d.Len-1))
+			for si > 0 && store.clients[client][si].id().Clock >= d.Clock {
+				si -= 1 + tryToMergeWithLefts(store, client, si)
+			}
+		}
+	}
+}
