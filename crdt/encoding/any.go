@@ -34,7 +34,8 @@ const (
 //   - nil is null, Undefined{} is undefined, bool, string;
 //   - float64, float32 and the integer types int, int8-int32, uint, uint8-uint32 are JavaScript
 //     numbers: integers up to 2^31-1 in magnitude (including -0) as var-ints, values a float32
-//     holds exactly as float32, everything else (NaN too) as float64;
+//     holds exactly as float32, everything else as float64 (NaN as the canonical quiet NaN that
+//     JavaScript engines write, whatever its payload);
 //   - int64 and uint64 are BigInts (a uint64 above 2^63-1 wraps, as BigInt64 storage does);
 //   - []byte is a Uint8Array, []any an array;
 //   - *Object and Object are objects in their key order; map[string]any is an object with array
@@ -139,11 +140,18 @@ func (e *Encoder) writeNumber(f float64) {
 	case float64(float32(f)) == f: // includes ±Inf, excludes NaN
 		e.WriteUint8(tagFloat32)
 		e.WriteFloat32(float32(f))
+	case f != f:
+		// Go's math.NaN() has a payload bit set; JavaScript engines write the canonical quiet NaN.
+		e.WriteUint8(tagFloat64)
+		e.WriteFloat64(math.Float64frombits(canonicalNaN))
 	default:
 		e.WriteUint8(tagFloat64)
 		e.WriteFloat64(f)
 	}
 }
+
+// canonicalNaN is the bit pattern V8 writes for NaN.
+const canonicalNaN = 0x7FF8000000000000
 
 // ReadAny reads one lib0 Any value (decoding.readAny). Numbers come back as float64 (-0
 // preserved), BigInts as int64, objects as *Object, Uint8Arrays as a copied []byte, null as nil
