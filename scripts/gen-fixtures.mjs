@@ -159,7 +159,7 @@ const build = (sc) => {
 const scenarios = []
 const scenario = (name, description, roots, buildFn, opts = {}) => scenarios.push({ name, description, roots, build: buildFn, ...opts })
 
-scenario('map-any-values', 'Y.Map values of every Any kind, one transaction per key, then one transaction setting several keys, an overwrite and a delete. Top-level Uint8Array in a map is ContentBinary; bigint, NaN etc. only occur nested inside Any objects/arrays or (undefined, NaN...) as values.', { m: 'Map' }, (ctx) => {
+scenario('map-any-values', 'Y.Map values of every Any kind, one transaction per key, then one transaction setting several keys, an overwrite and a delete. Top-level Uint8Array in a map is ContentBinary; a top-level bigint is a ContentAny value (Y.Map accepts it, Y.Array does not); special values also occur nested inside Any objects/arrays.', { m: 'Map' }, (ctx) => {
   const d = ctx.doc(1)
   const m = d.getMap('m')
   const values = {
@@ -190,6 +190,8 @@ scenario('map-any-values', 'Y.Map values of every Any kind, one transaction per 
     big: 1e300,
     tiny: 5e-324,
     maxValue: Number.MAX_VALUE,
+    bigTop: 123n,
+    bigNegTop: -(2n ** 63n),
     nan: NaN,
     inf: Infinity,
     negInf: -Infinity,
