@@ -19,6 +19,11 @@
 //   - "state" is {"v1": b64 Y.encodeStateAsUpdate(doc), "v2": b64 Y.encodeStateAsUpdateV2(doc)};
 //   - "stateVector" is b64 Y.encodeStateVector(doc);
 //   - an update pair is {"v1": b64, "v2": b64} where v2 = Y.convertUpdateFormatV1ToV2(v1).
+//     NOTE: this v2 is not always byte-identical to the doc's own 'updateV2' event: Yjs sets the
+//     parentSub bit (0x20) in the info byte of every map-entry Item, also when the item has an
+//     origin and so no parent info is written; decoding cannot recover that bit, so converted /
+//     merged / diffed updates (convertUpdateFormat, mergeUpdates, diffUpdate) have it clear while
+//     updates and states encoded from a doc (update events, encodeStateAsUpdate(V2)) have it set.
 //
 // SPECIAL VALUES (tagged form; a tag is an object with exactly one key starting with "$"):
 //   undefined            → {"$undefined": true}
