@@ -131,6 +131,7 @@ else
   else
     printf 'YSYNC_TEST_DATABASE_URL=%s\n' "$YSYNC_TEST_DATABASE_URL"
     ysync_pg_log "running; Ctrl-C to stop and remove"
-    while :; do sleep 3600; done
+    # sleep in the background and wait, so INT/TERM run the traps at once.
+    while :; do sleep 1 & wait $!; done
   fi
 fi
