@@ -1,0 +1,140 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ysync/ysync/session"
+	"github.com/ysync/ysync/shareddoc"
+)
+
+// serveConfig is the effective configuration of `ysync serve`.
+type serveConfig struct {
+	Addr            string
+	DatabaseURL     string
+	AutoMigrate     bool
+	IdleTimeout     time.Duration
+	ReadLimit       int64
+	QueueBudget     int
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+// envName is the environment variable of a flag: YSYNC_ + upper case, dashes as underscores.
+func envName(flagName string) string {
+	return "YSYNC_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its environment variable.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		v := getenv(envName(f.Name))
+		if v == "" && f.Name == "database-url" {
+			v = getenv("DATABASE_URL")
+		}
+		if v == "" {
+			return
+		}
+		if e := f.Value.Set(v); e != nil {
+			err = fmt.Errorf("%s=%q: %w", envName(f.Name), maskURL(v), e)
+		}
+	})
+	return err
+}
+
+func addDatabaseFlag(fs *flag.FlagSet, dst *string) {
+	fs.StringVar(dst, "database-url", "", "PostgreSQL URL (postgres://user:pass@host:5432/db); also DATABASE_URL. Empty: in-memory store, nothing survives a restart")
+}
+
+func parseServe(args []string, stderr io.Writer, getenv func(string) string) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", ":8080", "listen address")
+	addDatabaseFlag(fs, &c.DatabaseURL)
+	fs.BoolVar(&c.AutoMigrate, "auto-migrate", false, "apply database migrations at start")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", shareddoc.DefaultIdleTimeout, "keep a document loaded this long after its last session left (0: unload at once)")
+	fs.Int64Var(&c.ReadLimit, "read-limit", session.DefaultReadLimit, "largest WebSocket message accepted, bytes")
+	fs.IntVar(&c.QueueBudget, "queue-budget", session.DefaultQueueBudget, "bytes queued for one connection before it is closed as slow")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline for a graceful shutdown")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ysync serve [flags]\n\nEvery flag can also be set as YSYNC_<FLAG> (dashes as underscores).\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return c, err
+	}
+	if c.IdleTimeout < 0 || c.ReadLimit <= 0 || c.QueueBudget <= 0 || c.ShutdownTimeout <= 0 {
+		return c, fmt.Errorf("%w: --idle-timeout must be >= 0; --read-limit, --queue-budget and --shutdown-timeout > 0", errUsage)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return c, err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("%w: --log-format must be text or json", errUsage)
+	}
+	return c, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, s)
+	}
+	return l, nil
+}
+
+func newLogger(c serveConfig, w io.Writer) *slog.Logger {
+	lvl, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// maskURL hides the password of a database URL (and anything unparsable).
+func maskURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		if strings.Contains(s, "password") {
+			return "(masked)"
+		}
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func getenv(k string) string { return os.Getenv(k) }

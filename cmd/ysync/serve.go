@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/ysync/ysync/migrations"
+	"github.com/ysync/ysync/server"
+	"github.com/ysync/ysync/store"
+)
+
+type closableStore interface {
+	server.Store
+	Close() error
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	log.Info("effective config",
+		"addr", cfg.Addr,
+		"database_url", maskURL(cfg.DatabaseURL),
+		"auto_migrate", cfg.AutoMigrate,
+		"idle_timeout", cfg.IdleTimeout,
+		"read_limit", cfg.ReadLimit,
+		"queue_budget", cfg.QueueBudget,
+		"shutdown_timeout", cfg.ShutdownTimeout,
+		"log_level", cfg.LogLevel,
+		"log_format", cfg.LogFormat,
+	)
+
+	var st closableStore
+	if cfg.DatabaseURL == "" {
+		log.Warn("NO DATABASE CONFIGURED: using the in-memory store. Every document is LOST when the server stops. Set --database-url or DATABASE_URL to keep them.")
+		fmt.Fprintln(stderr, "WARNING: in-memory store: nothing survives a restart (set --database-url)")
+		st = store.NewMemory()
+	} else {
+		if cfg.AutoMigrate {
+			if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
+				return err
+			}
+			log.Info("migrations applied")
+		}
+		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		pg, err := store.OpenPostgres(openCtx, cfg.DatabaseURL, store.Options{})
+		cancel()
+		if err != nil {
+			return err
+		}
+		st = pg
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	srv := server.New(server.Config{
+		IdleTimeout: cfg.IdleTimeout,
+		ReadLimit:   cfg.ReadLimit,
+		QueueBudget: cfg.QueueBudget,
+		Logger:      log,
+	}, st)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	// Tests and scripts read the bound address (for --addr 127.0.0.1:0) from this line.
+	fmt.Fprintf(stdout, "ysync listening on http://%s\n", ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-serveErr; serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

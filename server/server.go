@@ -1,0 +1,230 @@
+// Package server wires the HTTP surface of ysync: the WebSocket endpoint, health and readiness
+// probes, Prometheus metrics and the admin API; and it owns the order in which everything starts
+// and stops.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ysync/ysync/session"
+	"github.com/ysync/ysync/shareddoc"
+	"github.com/ysync/ysync/store"
+)
+
+// Store is what the server needs from persistence: the documents' store plus a readiness ping.
+type Store interface {
+	shareddoc.Store
+	Ping(ctx context.Context) error
+}
+
+// Config configures a Server. Zero values mean the defaults noted per field.
+type Config struct {
+	// IdleTimeout is how long a document stays loaded after its last session left. Zero means
+	// unload at once (the command line's default is shareddoc.DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// ReadLimit is the largest WebSocket message accepted. Zero means session.DefaultReadLimit.
+	ReadLimit int64
+	// QueueBudget bounds the bytes queued for one connection. Zero means
+	// session.DefaultQueueBudget.
+	QueueBudget int
+	// PongWait and WriteWait: see session.Config. Zero means the session defaults.
+	PongWait  time.Duration
+	WriteWait time.Duration
+	// Logger receives all logs. Nil means discard.
+	Logger *slog.Logger
+	// Clock drives documents and keep-alives. Nil means the wall clock.
+	Clock shareddoc.Clock
+	// Hooks are passed to the document registry.
+	Hooks shareddoc.Hooks
+}
+
+// Server is the ysync HTTP server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    Store
+	reg      *shareddoc.Registry
+	stats    session.Stats
+	upgrader websocket.Upgrader
+	http     *http.Server
+	started  time.Time
+
+	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[string]*session.Client
+	draining bool
+	conns    sync.WaitGroup // WebSocket handlers
+}
+
+// New returns a server over st. The caller keeps ownership of st and closes it after Shutdown.
+func New(cfg Config, st Store) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = shareddoc.RealClock()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		store: st,
+		reg: shareddoc.NewRegistry(shareddoc.Config{
+			Store:       st,
+			Logger:      cfg.Logger,
+			Clock:       cfg.Clock,
+			IdleTimeout: cfg.IdleTimeout,
+			Hooks:       cfg.Hooks,
+		}),
+		upgrader: websocket.Upgrader{
+			ReadBufferSize:  32 << 10,
+			WriteBufferSize: 32 << 10,
+			// Any Yjs front end may connect; authentication, when added, decides who may edit.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		started:  time.Now(),
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: make(map[string]*session.Client),
+	}
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Registry returns the document registry (for server-side edits and tests).
+func (s *Server) Registry() *shareddoc.Registry { return s.reg }
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws/{doc...}", s.handleWS)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /api/rooms", s.handleRooms)
+	mux.HandleFunc("GET /api/rooms/{name...}", s.handleRoom)
+	mux.HandleFunc("GET /api/sessions", s.handleSessions)
+	mux.HandleFunc("DELETE /api/sessions/{id}", s.handleDeleteSession)
+	return mux
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops the server in order, all under ctx's deadline: stop accepting connections and
+// refuse new upgrades; close every session with 1001; wait for them; flush, checkpoint and stop
+// every document; then return. The store stays open (its owner closes it next). If the
+// deadline passes, the remaining work is cancelled and the error says so.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	clients := make([]*session.Client, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+
+	var errs []error
+	// Stops the listener and waits for plain HTTP requests; hijacked WebSockets are ours.
+	if err := s.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	}
+	s.log.Info("closing sessions", "count", len(clients))
+	for _, c := range clients {
+		c.Kick(session.DisconnectGoingAway)
+	}
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("close sessions: %w", ctx.Err()))
+		s.cancel()
+		<-done
+	}
+	s.log.Info("flushing documents", "count", s.reg.Count())
+	if err := s.reg.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	s.cancel()
+	return errors.Join(errs...)
+}
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("doc")
+	if err := store.ValidName(name); err != nil {
+		http.Error(w, "invalid document name", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.conns.Add(1)
+	s.mu.Unlock()
+	defer s.conns.Done()
+
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered the request
+	}
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		user = "anonymous"
+	}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC()}
+	c := session.New(conn, name, info, session.Config{
+		ReadLimit:   s.cfg.ReadLimit,
+		QueueBudget: s.cfg.QueueBudget,
+		PongWait:    s.cfg.PongWait,
+		WriteWait:   s.cfg.WriteWait,
+		Clock:       s.cfg.Clock,
+		Logger:      s.log,
+		Stats:       &s.stats,
+	})
+	s.mu.Lock()
+	s.sessions[info.ID] = c
+	draining := s.draining
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, info.ID)
+		s.mu.Unlock()
+	}()
+	if draining {
+		c.Kick(session.DisconnectGoingAway)
+	}
+	_ = c.Run(s.ctx, s.reg)
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,392 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ysync/ysync/crdt/syncproto"
+	"github.com/ysync/ysync/shareddoc"
+)
+
+// Timing and size defaults. Pings go out at 9/10 of the pong wait so that a pong can come back
+// before the read deadline passes.
+const (
+	DefaultPongWait    = 60 * time.Second
+	DefaultWriteWait   = 10 * time.Second
+	DefaultReadLimit   = 16 << 20
+	DefaultQueueBudget = 16 << 20
+	// closeGrace is how long the writer waits for the peer's answer to its close frame.
+	closeGrace = time.Second
+)
+
+func pingPeriod(pongWait time.Duration) time.Duration { return pongWait * 9 / 10 }
+
+// Conn is the part of *websocket.Conn a session uses; tests substitute a fake. Close and
+// WriteControl may be called concurrently with the other methods.
+type Conn interface {
+	ReadMessage() (messageType int, p []byte, err error)
+	WriteMessage(messageType int, data []byte) error
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	SetReadLimit(limit int64)
+	SetPongHandler(h func(appData string) error)
+	Close() error
+}
+
+// Config configures sessions. Zero values mean the defaults.
+type Config struct {
+	// ReadLimit is the largest message accepted. Zero means DefaultReadLimit (16 MiB).
+	ReadLimit int64
+	// QueueBudget bounds the bytes queued for one peer; a peer over it is closed as slow. A
+	// single frame larger than the budget is still accepted into an empty queue (a big first
+	// sync). Zero means DefaultQueueBudget (16 MiB).
+	QueueBudget int
+	// PongWait is how long the connection may stay silent (no message, no pong). Zero means
+	// DefaultPongWait; pings go out at 9/10 of it.
+	PongWait time.Duration
+	// WriteWait bounds each write. Zero means DefaultWriteWait.
+	WriteWait time.Duration
+	// Clock drives the ping ticker. Nil means the wall clock. (Socket deadlines always use the
+	// wall clock.)
+	Clock shareddoc.Clock
+	// Logger is the parent logger. Nil means discard.
+	Logger *slog.Logger
+	// Stats receives the counters. Nil means a private, unread Stats.
+	Stats *Stats
+}
+
+func (c Config) withDefaults() Config {
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.QueueBudget <= 0 {
+		c.QueueBudget = DefaultQueueBudget
+	}
+	if c.PongWait <= 0 {
+		c.PongWait = DefaultPongWait
+	}
+	if c.WriteWait <= 0 {
+		c.WriteWait = DefaultWriteWait
+	}
+	if c.Clock == nil {
+		c.Clock = shareddoc.RealClock()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Stats == nil {
+		c.Stats = new(Stats)
+	}
+	return c
+}
+
+// Stats are the counters of all sessions, read by /metrics.
+type Stats struct {
+	Connections  atomic.Int64 // open now
+	MessagesIn   atomic.Int64
+	MessagesOut  atomic.Int64
+	BytesIn      atomic.Int64
+	BytesOut     atomic.Int64
+	SlowCloses   atomic.Int64
+	BadDataClose atomic.Int64 // closes for malformed or unsupported input
+}
+
+// Client is one WebSocket connection attached to one document.
+type Client struct {
+	info    shareddoc.SessionInfo
+	docName string
+	conn    Conn
+	cfg     Config
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	queue  [][]byte
+	queued int
+	closed bool
+	disc   Disconnect
+
+	wake       chan struct{} // capacity 1: something was queued
+	closing    chan struct{} // closed by close
+	readerDone chan struct{}
+	writerDone chan struct{}
+}
+
+// New returns a session for conn that will join docName. Call Run.
+func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Client {
+	cfg = cfg.withDefaults()
+	return &Client{
+		info:       info,
+		docName:    docName,
+		conn:       conn,
+		cfg:        cfg,
+		log:        cfg.Logger.With("session", info.ID, "doc", docName, "user", info.User),
+		wake:       make(chan struct{}, 1),
+		closing:    make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+}
+
+// Info returns the session's description.
+func (c *Client) Info() shareddoc.SessionInfo { return c.info }
+
+// Doc returns the name of the session's document.
+func (c *Client) Doc() string { return c.docName }
+
+// Send implements shareddoc.Peer: it queues frame without blocking and reports false when the
+// queue would go over budget.
+func (c *Client) Send(frame []byte) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return true // being closed: nothing more will be written, and that is not slowness
+	}
+	if c.queued > 0 && c.queued+len(frame) > c.cfg.QueueBudget {
+		c.mu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Close implements shareddoc.Peer.
+func (c *Client) Close(reason shareddoc.CloseReason, err error) {
+	d := ForReason(reason)
+	if reason == shareddoc.CloseSlow {
+		c.cfg.Stats.SlowCloses.Add(1)
+	}
+	if reason == shareddoc.CloseBadUpdate {
+		c.cfg.Stats.BadDataClose.Add(1)
+	}
+	c.close(d)
+}
+
+// Kick closes the session with the given table row (admin termination, shutdown).
+func (c *Client) Kick(d Disconnect) { c.close(d) }
+
+// close is the one way a session ends: idempotent, never blocks. The writer does the rest:
+// flush (unless the row says not to), close frame, socket close.
+func (c *Client) close(d Disconnect) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.disc = d
+	c.mu.Unlock()
+	c.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
+	close(c.closing)
+}
+
+// Disconnect returns how the session was closed (zero while open).
+func (c *Client) Disconnect() Disconnect {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.disc
+}
+
+// Run joins the document and serves the connection until it closes: the calling goroutine
+// reads, a second goroutine writes. It returns after both ended, the session left the document
+// and the socket is closed.
+func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
+	c.cfg.Stats.Connections.Add(1)
+	defer c.cfg.Stats.Connections.Add(-1)
+	defer c.conn.Close()
+
+	doc, _, err := reg.JoinOrCreate(ctx, c.docName, shareddoc.JoinOptions{Session: c.info, Peer: c})
+	if err != nil {
+		d := DisconnectInternal
+		switch {
+		case errors.Is(err, shareddoc.ErrJoinRefused):
+			d = DisconnectForbidden
+		case errors.Is(err, shareddoc.ErrClosed), ctx.Err() != nil:
+			d = DisconnectGoingAway
+		}
+		c.log.Warn("join failed", "err", err)
+		c.close(d)
+		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(d.Code), d.Reason), time.Now().Add(c.cfg.WriteWait))
+		return err
+	}
+	c.log.Debug("joined")
+	go c.writeLoop()
+	c.readLoop(ctx, doc)
+	close(c.readerDone)
+	doc.Leave(c.info.ID)
+	<-c.writerDone
+	c.log.Debug("closed", "code", int(c.Disconnect().Code), "reason", c.Disconnect().Reason)
+	return nil
+}
+
+func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
+	c.conn.SetReadLimit(c.cfg.ReadLimit)
+	extend := func() { _ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.PongWait)) }
+	extend()
+	c.conn.SetPongHandler(func(string) error { extend(); return nil })
+	for {
+		mt, data, err := c.conn.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		extend()
+		c.cfg.Stats.MessagesIn.Add(1)
+		c.cfg.Stats.BytesIn.Add(int64(len(data)))
+		if mt != websocket.BinaryMessage {
+			c.badInput(DisconnectUnsupported, errors.New("text frame"))
+			return
+		}
+		msg, err := syncproto.Decode(data)
+		if err != nil {
+			if errors.Is(err, syncproto.ErrUnknownType) {
+				c.badInput(DisconnectUnsupported, err)
+			} else {
+				c.badInput(DisconnectBadData, err)
+			}
+			return
+		}
+		switch msg.Type {
+		case syncproto.TypeAuth:
+			continue // clients have nothing to say on the auth channel
+		case syncproto.TypeRPC:
+			// Reserved for the JSON request/reply channel (save, reset); not served yet.
+			c.log.Debug("rpc message ignored", "bytes", len(msg.Payload))
+			continue
+		}
+		if err := doc.Receive(ctx, c.info.ID, msg); err != nil {
+			d := DisconnectInternal
+			if errors.Is(err, shareddoc.ErrClosed) || ctx.Err() != nil {
+				d = DisconnectGoingAway
+			}
+			c.close(d)
+			return
+		}
+		select {
+		case <-c.closing:
+			return
+		default:
+		}
+	}
+}
+
+func (c *Client) badInput(d Disconnect, err error) {
+	c.cfg.Stats.BadDataClose.Add(1)
+	c.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
+	c.close(d)
+}
+
+func (c *Client) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.cfg.Stats.BadDataClose.Add(1)
+		c.log.Warn("message over read limit", "limit", c.cfg.ReadLimit)
+		// gorilla already sent 1009 when it hit the limit.
+		d := DisconnectTooBig
+		d.NoCloseFrame = true
+		c.close(d)
+	case errors.As(err, &ce):
+		c.close(DisconnectPeerClosed)
+	default:
+		c.close(DisconnectBroken)
+	}
+}
+
+// take returns everything queued.
+func (c *Client) take() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queue
+	c.queue = nil
+	c.queued = 0
+	return q
+}
+
+// writeLoop is the only goroutine writing data frames. Each wake-up drains the whole queue.
+func (c *Client) writeLoop() {
+	defer close(c.writerDone)
+	ping := c.cfg.Clock.NewTimer(pingPeriod(c.cfg.PongWait))
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.wake:
+			if err := c.write(c.take()); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		case <-ping.C():
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			ping.Reset(pingPeriod(c.cfg.PongWait))
+		case <-c.closing:
+			c.finishClose()
+			return
+		}
+	}
+}
+
+func (c *Client) write(frames [][]byte) error {
+	for _, f := range frames {
+		select {
+		case <-c.closing:
+			// Closing: the close path decides whether the rest is still delivered.
+			if !c.Disconnect().Flush {
+				return nil
+			}
+		default:
+		}
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
+		if err := c.conn.WriteMessage(websocket.BinaryMessage, f); err != nil {
+			return err
+		}
+		c.cfg.Stats.MessagesOut.Add(1)
+		c.cfg.Stats.BytesOut.Add(int64(len(f)))
+	}
+	return nil
+}
+
+func (c *Client) writeFailed(err error) {
+	c.log.Debug("write failed", "err", err)
+	c.close(DisconnectBroken)
+	_ = c.conn.Close()
+}
+
+// finishClose runs on the writer: flush if the row allows, close frame, then wait briefly for
+// the reader to see the peer's answer before closing the socket.
+func (c *Client) finishClose() {
+	d := c.Disconnect()
+	if d.Flush {
+		if err := c.write(c.take()); err != nil {
+			_ = c.conn.Close()
+			return
+		}
+	}
+	if !d.NoCloseFrame {
+		msg := websocket.FormatCloseMessage(int(d.Code), d.Reason)
+		if err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.WriteWait)); err == nil {
+			t := time.NewTimer(closeGrace)
+			select {
+			case <-c.readerDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	_ = c.conn.Close()
+}

@@ -1,0 +1,72 @@
+package session
+
+import (
+	"fmt"
+
+	"github.com/ysync/ysync/shareddoc"
+)
+
+// CloseCode is a WebSocket close status code.
+type CloseCode int
+
+// Disconnect is one row of the close-code table: the code sent in the close frame, the reason
+// text, whether the client should reconnect, and whether frames still queued are delivered
+// before the close frame.
+//
+// Reconnect semantics follow y-websocket's default shouldReconnect: codes 4400–4499 are permanent
+// (the client stops reconnecting), everything else is transient, 4500–4599 meaning "try again".
+type Disconnect struct {
+	Code      CloseCode
+	Reason    string
+	Reconnect bool
+	// Flush delivers what is queued before the close frame. False for a peer that is slow,
+	// broken or hostile: nothing more is worth sending it.
+	Flush bool
+	// NoCloseFrame is set when the connection is already gone or the peer closed first (gorilla
+	// answered its close frame).
+	NoCloseFrame bool
+}
+
+// The close-code table. Every close a session makes uses one of these rows.
+var (
+	// 1000: the peer closed, or the server ended the session normally.
+	DisconnectNormal = Disconnect{Code: 1000, Reason: "normal closure", Reconnect: true, Flush: true}
+	// 1000 without a close frame of our own: the peer closed first.
+	DisconnectPeerClosed = Disconnect{Code: 1000, Reason: "peer closed", Reconnect: true, NoCloseFrame: true}
+	// 1001: the server is shutting down (clients reconnect to another instance or later).
+	DisconnectGoingAway = Disconnect{Code: 1001, Reason: "server shutting down", Reconnect: true, Flush: true}
+	// 1003: a text frame or a message type the server does not handle.
+	DisconnectUnsupported = Disconnect{Code: 1003, Reason: "unsupported message", Reconnect: true}
+	// 1006-like: read or write failed, or the keep-alive timed out; no close frame can be sent.
+	DisconnectBroken = Disconnect{Code: 1006, Reason: "connection broken", Reconnect: true, NoCloseFrame: true}
+	// 1007: a frame, update or awareness message that does not decode or apply.
+	DisconnectBadData = Disconnect{Code: 1007, Reason: "malformed message", Reconnect: true}
+	// 1008: refused by policy (a join hook said no).
+	DisconnectPolicy = Disconnect{Code: 1008, Reason: "policy violation", Reconnect: true, Flush: true}
+	// 1009: a message over the read limit.
+	DisconnectTooBig = Disconnect{Code: 1009, Reason: "message too big", Reconnect: true}
+	// 1011: the document failed on the server (load error, storage given up).
+	DisconnectInternal = Disconnect{Code: 1011, Reason: "internal error", Reconnect: true, Flush: true}
+	// 4401, 4403: not authenticated / not allowed; reconnecting cannot help.
+	DisconnectUnauthorized = Disconnect{Code: 4401, Reason: "unauthorized", Flush: true}
+	DisconnectForbidden    = Disconnect{Code: 4403, Reason: "forbidden", Flush: true}
+	// 4409: terminated by an administrator (DELETE /api/sessions/{id}); permanent.
+	DisconnectTerminated = Disconnect{Code: 4409, Reason: "session terminated", Flush: true}
+	// 4508: the session fell behind its outbound budget; reconnect for a fresh sync.
+	DisconnectSlow = Disconnect{Code: 4508, Reason: "slow consumer", Reconnect: true}
+)
+
+// ForReason maps a document's close reason to the table.
+func ForReason(r shareddoc.CloseReason) Disconnect {
+	switch r {
+	case shareddoc.CloseSlow:
+		return DisconnectSlow
+	case shareddoc.CloseBadUpdate:
+		return DisconnectBadData
+	case shareddoc.CloseShutdown:
+		return DisconnectGoingAway
+	}
+	return DisconnectInternal
+}
+
+func (d Disconnect) String() string { return fmt.Sprintf("%d %s", d.Code, d.Reason) }

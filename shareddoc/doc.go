@@ -1,0 +1,42 @@
+// Package shareddoc runs the live documents: one goroutine per document owns its crdt.Doc, its
+// awareness states and the set of sessions (peers) attached to it, and a Registry finds, creates
+// and unloads documents by name.
+//
+// # Goroutines and who calls what
+//
+//   - Session goroutines (a connection's reader) call Registry.JoinOrCreate, Doc.Receive,
+//     Doc.Leave / Registry.Leave. Receive blocks while the document's command channel is full:
+//     that is the inbound backpressure, and it keeps one session's frames in order. Hooks.OnJoin
+//     and Hooks.OnLeave run on these goroutines.
+//   - The document goroutine (Doc.run) is the only one that touches the crdt.Doc, the awareness
+//     and the peers. It calls Peer.Send and Peer.Close, which must never block. It never waits on
+//     storage while it serves sessions: updates go to a storage goroutine (one Append in flight
+//     per document, so the log keeps apply order) whose result comes back on a channel.
+//     Exceptions, when nobody is being served: Store.Load and Hooks.LoadState before the first
+//     command, Store.Compact and Hooks.StoreState in the final flush.
+//   - HTTP handlers call Registry.Get/List/Count and Doc.Info; server-side code calls Doc.Update.
+//   - Registry.Shutdown runs on the server's shutdown goroutine.
+//
+// # Life of a document
+//
+// JoinOrCreate creates the document (or finds it) under the registry mutex and counts the join
+// as "on its way" before releasing the mutex. The new goroutine first waits for a predecessor of
+// the same name that is still doing its final flush, then loads the stored updates, then serves
+// commands in order, so the first sync reply always sees the stored state. When the last session
+// leaves, the document arms its idle timer (or, with IdleTimeout zero, tries at once). Unloading
+// waits until nothing is pending storage, and then, under the registry mutex, gives up if a join
+// is on its way; otherwise it leaves the map, checkpoints (Store.Compact with the whole state) and
+// ends. A join racing an unload therefore either lands on the live document or creates a fresh
+// one that loads after the checkpoint.
+//
+// # Sync
+//
+// On a session's SyncStep1 the document answers SyncStep2 (what the session lacks), then its own
+// SyncStep1, then all awareness states. A session's SyncStep2 or Update is applied with the
+// session as origin, broadcast at once to every other session, queued for storage, and echoed to
+// the sender once stored. An update or awareness message that does not apply closes that session
+// only (CloseBadUpdate); the document is unchanged. Awareness changes go to every session,
+// including the sender; the states a session introduced are removed, and the removal broadcast,
+// when it leaves; states silent for awareness.OutdatedTimeout are dropped by a timer on the
+// injected Clock.
+package shareddoc

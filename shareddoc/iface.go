@@ -1,0 +1,104 @@
+package shareddoc
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ysync/ysync/crdt"
+)
+
+// Store is the persistence a document needs; package store's Postgres and Memory implement it.
+// Methods are called from storage goroutines, never from a document's loop while it serves
+// sessions; the exceptions are Load (before the document serves anyone) and the final Compact
+// (after it stopped serving).
+type Store interface {
+	// Load returns the newest checkpoint (nil if none), the updates appended after it in append
+	// order, and the seq of the last of them (0 for a document never stored).
+	Load(ctx context.Context, name string) (checkpoint []byte, updates [][]byte, seq int64, err error)
+	// Append durably stores one update and returns its seq; nil error means it is on disk.
+	// Concurrent appends may be committed together.
+	Append(ctx context.Context, name string, update []byte) (seq int64, err error)
+	// Compact stores state, which contains every update with seq <= uptoSeq, as the checkpoint
+	// and deletes those updates.
+	Compact(ctx context.Context, name string, state []byte, uptoSeq int64) error
+}
+
+// Peer is a connected session as the document sees it. Both methods are called from the document's
+// goroutine and must never block.
+type Peer interface {
+	// Send queues one encoded frame. It returns false when the frame would take the peer over its
+	// outbound byte budget; the document then detaches the peer and closes it with CloseSlow.
+	// Frames are delivered in the order Send was called.
+	Send(frame []byte) bool
+	// Close closes the peer with the given reason (idempotent, asynchronous). The document has
+	// already detached it.
+	Close(reason CloseReason, err error)
+}
+
+// CloseReason says why the document closed a peer. Session maps reasons to WebSocket close
+// codes; shareddoc only knows what happened.
+type CloseReason int
+
+// Reasons a document closes a peer.
+const (
+	// CloseSlow: the peer fell behind its outbound budget; it reconnects with a fresh sync.
+	CloseSlow CloseReason = iota + 1
+	// CloseBadUpdate: the peer sent an update or awareness message the document cannot apply.
+	CloseBadUpdate
+	// CloseShutdown: the server is stopping.
+	CloseShutdown
+	// CloseInternal: the document failed (load error, storage given up).
+	CloseInternal
+)
+
+func (r CloseReason) String() string {
+	switch r {
+	case CloseSlow:
+		return "slow"
+	case CloseBadUpdate:
+		return "bad update"
+	case CloseShutdown:
+		return "shutdown"
+	case CloseInternal:
+		return "internal error"
+	}
+	return "unknown"
+}
+
+// SessionInfo describes a session attached to a document.
+type SessionInfo struct {
+	ID          string
+	User        string
+	Remote      string
+	ConnectedAt time.Time
+	// Meta is what Hooks.OnJoin returned for this session.
+	Meta any
+}
+
+// Hooks let the layers above (auth, workflow documents) take part in a document's life. Every
+// field is optional.
+type Hooks struct {
+	// OnJoin runs on the joining session's goroutine before it is attached. An error refuses the
+	// join. The returned meta is kept in SessionInfo.Meta.
+	OnJoin func(ctx context.Context, doc, user string) (meta any, err error)
+	// OnLeave runs on the leaving session's goroutine after it was detached.
+	OnLeave func(doc string, info SessionInfo)
+	// LoadState runs on the document's goroutine after the stored updates were applied and
+	// before anyone is served: it may fill the document from elsewhere (a workflow's tables).
+	// Updates it makes are stored like any server-side edit.
+	LoadState func(ctx context.Context, name string, doc *crdt.Doc) error
+	// StoreState runs on the document's goroutine after its final flush, before it unloads, with
+	// the whole state encoded as an update.
+	StoreState func(ctx context.Context, name string, state []byte) error
+}
+
+// Errors.
+var (
+	// ErrClosed: the document or registry is stopped (or stopping).
+	ErrClosed = errors.New("shareddoc: closed")
+	// ErrJoinRefused wraps the error of a Hooks.OnJoin that refused a session.
+	ErrJoinRefused = errors.New("shareddoc: join refused")
+	// ErrUnknownSession: the session is not attached to the document.
+	ErrUnknownSession = errors.New("shareddoc: unknown session")
+)

@@ -1,0 +1,247 @@
+package shareddoc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultIdleTimeout is how long the server keeps a document loaded after its last session left.
+const DefaultIdleTimeout = 30 * time.Minute
+
+// Config configures a Registry.
+type Config struct {
+	// Store persists the documents. Required.
+	Store Store
+	// Logger receives the documents' logs. Nil means discard.
+	Logger *slog.Logger
+	// Clock drives awareness cleanup, idle unload and storage retries. Nil means the wall clock.
+	Clock Clock
+	// IdleTimeout is how long a document stays loaded with no session attached. Zero means it
+	// unloads as soon as the last session leaves and nothing is waiting to be stored; the
+	// server's default is DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// Hooks let other layers take part in a document's life.
+	Hooks Hooks
+	// CommandBuffer is the capacity of each document's command channel; a session's reader
+	// blocks while it is full. Zero means 256.
+	CommandBuffer int
+	// MaxBatch caps the updates of one document in flight to the store at once. Zero means 512.
+	MaxBatch int
+	// CompactAfter is how many updates a loaded document appends before it checkpoints itself
+	// (it always checkpoints when it unloads). Zero means 1000.
+	CompactAfter int
+}
+
+// Registry finds, creates and unloads documents. Its mutex guards only the name → document map
+// and the joining counters; no I/O happens under it.
+type Registry struct {
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+	stats Stats
+
+	// storeCtx is handed to every storage call; Shutdown cancels it when its deadline passes so
+	// that stuck calls give up.
+	storeCtx    context.Context
+	cancelStore context.CancelFunc
+
+	mu        sync.Mutex
+	docs      map[string]*Doc // live documents
+	unloading map[string]*Doc // documents doing their final flush; a successor waits for them
+	closing   bool
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry(cfg Config) *Registry {
+	if cfg.Store == nil {
+		panic("shareddoc: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock()
+	}
+	if cfg.CommandBuffer <= 0 {
+		cfg.CommandBuffer = 256
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if cfg.CompactAfter <= 0 {
+		cfg.CompactAfter = 1000
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Registry{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		clock:       cfg.Clock,
+		storeCtx:    ctx,
+		cancelStore: cancel,
+		docs:        make(map[string]*Doc),
+		unloading:   make(map[string]*Doc),
+	}
+}
+
+// Stats returns the registry's live counters.
+func (r *Registry) Stats() *Stats { return &r.stats }
+
+// JoinOptions describe the session joining a document.
+type JoinOptions struct {
+	Session SessionInfo
+	Peer    Peer
+}
+
+// JoinOrCreate attaches a session to the document called name, loading the document first if it
+// is not in memory. Many sessions joining at once share one load. created reports whether this
+// call started the document. The returned Doc is where the session sends its messages; it must
+// call Leave when it goes away.
+func (r *Registry) JoinOrCreate(ctx context.Context, name string, opts JoinOptions) (doc *Doc, created bool, err error) {
+	if opts.Peer == nil {
+		return nil, false, errors.New("shareddoc: JoinOptions.Peer is required")
+	}
+	if h := r.cfg.Hooks.OnJoin; h != nil {
+		meta, err := h(ctx, name, opts.Session.User)
+		if err != nil {
+			return nil, false, fmt.Errorf("join %q: %w: %w", name, ErrJoinRefused, err)
+		}
+		opts.Session.Meta = meta
+	}
+
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return nil, false, ErrClosed
+	}
+	d := r.docs[name]
+	if d == nil {
+		d = newDoc(r, name, r.unloading[name])
+		r.docs[name] = d
+		created = true
+		r.stats.DocumentsLoaded.Add(1)
+		go d.run()
+	}
+	// While joining > 0 the document does not unload: the join below is on its way.
+	d.joining++
+	r.mu.Unlock()
+
+	reply := make(chan error, 1)
+	if err := d.send(ctx, joinCmd{info: opts.Session, peer: opts.Peer, reply: reply}); err != nil {
+		r.mu.Lock()
+		d.joining--
+		r.mu.Unlock()
+		return nil, created, fmt.Errorf("join %q: %w", name, err)
+	}
+	// Not ctx: once queued the join will be processed, and the caller must know that it is
+	// attached so that it leaves again.
+	select {
+	case err = <-reply:
+	case <-d.done:
+		err = d.closedErr()
+	}
+	if err != nil {
+		return nil, created, fmt.Errorf("join %q: %w", name, err)
+	}
+	return d, created, nil
+}
+
+// Get returns the loaded document called name, or nil.
+func (r *Registry) Get(name string) *Doc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.docs[name]
+}
+
+// Leave detaches a session from the document called name. It is a no-op when either is unknown.
+func (r *Registry) Leave(name, sessionID string) {
+	if d := r.Get(name); d != nil {
+		d.Leave(sessionID)
+	}
+}
+
+// List returns the names of the loaded documents, sorted.
+func (r *Registry) List() []string {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.docs))
+	for n := range r.docs {
+		names = append(names, n)
+	}
+	r.mu.Unlock()
+	slices.Sort(names)
+	return names
+}
+
+// Count returns the number of loaded documents.
+func (r *Registry) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.docs)
+}
+
+// Shutdown refuses new joins, closes every attached session with CloseShutdown, stores what is
+// waiting to be stored, checkpoints every document and waits for all document goroutines. When
+// ctx ends first, storage calls are cancelled (updates not yet stored are lost and logged) and
+// Shutdown returns ctx's error after the goroutines exit.
+func (r *Registry) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.closing = true
+	var docs []*Doc
+	for _, d := range r.docs {
+		docs = append(docs, d)
+	}
+	for _, d := range r.unloading {
+		docs = append(docs, d)
+	}
+	r.mu.Unlock()
+
+	for _, d := range docs {
+		d.stopOnce.Do(func() { close(d.stop) })
+	}
+	var err error
+	for _, d := range docs {
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("shutdown documents: %w", ctx.Err())
+				r.cancelStore()
+			}
+			<-d.done
+		}
+	}
+	r.cancelStore()
+	return err
+}
+
+// forget removes d from the maps when its goroutine ends.
+func (r *Registry) forget(d *Doc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.docs[d.name] == d {
+		delete(r.docs, d.name)
+	}
+	if r.unloading[d.name] == d {
+		delete(r.unloading, d.name)
+	}
+}
+
+// beginUnload removes d from the live map unless a join is on its way. The caller is d's
+// goroutine.
+func (r *Registry) beginUnload(d *Doc) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d.joining > 0 {
+		return false
+	}
+	if r.docs[d.name] == d {
+		delete(r.docs, d.name)
+	}
+	r.unloading[d.name] = d
+	return true
+}
