@@ -19,10 +19,19 @@ import (
 	"testing"
 )
 
-// goldenFile is one fixture, decoded. The JSON fields mirror the oracle's gen output.
+// goldenRaw is a fixture file (format: the top comment of scripts/gen-fixtures.mjs).
+type goldenRaw struct {
+	oScenario
+	Description    string  `json:"description"`
+	GC             *bool   `json:"gc"`
+	ApplyOrder     []int   `json:"applyOrder"`
+	CleanupUpdates []oPair `json:"cleanupUpdates"`
+}
+
+// goldenFile is one fixture, decoded.
 type goldenFile struct {
 	Name string
-	Raw  oScenario
+	Raw  goldenRaw
 
 	Updates   [][]byte
 	UpdatesV2 [][]byte
@@ -96,9 +105,10 @@ func TestGolden(t *testing.T) {
 }
 
 func checkGolden(t *testing.T, g *goldenFile) {
-	sc := &g.Raw
+	sc := &g.Raw.oScenario
+	disableGC := g.Raw.GC != nil && !*g.Raw.GC
 	// Reuse the differential test's comparisons; a failure is reported with the fixture's name.
-	r := &seedRun{sc: sc}
+	r := &seedRun{sc: sc, disableGC: disableGC}
 	report := func() {
 		t.Helper()
 		for _, f := range r.fails {
@@ -106,20 +116,29 @@ func checkGolden(t *testing.T, g *goldenFile) {
 		}
 		r.fails = nil
 	}
-	order := make([]int, len(g.Updates))
-	for i := range order {
-		order[i] = i
+	order := g.Raw.ApplyOrder
+	if order == nil {
+		order = make([]int, len(g.Updates))
+		for i := range order {
+			order[i] = i
+		}
 	}
 
 	r.guard("apply-v1", func() {
-		d, _ := r.applySequence(g.Updates, order, false, "apply-v1")
+		d, local := r.applySequence(g.Updates, order, false, "apply-v1")
 		if d == nil {
 			return
 		}
+		r.compareLocal("formatting-cleanup updates of the replay doc", local, g.Raw.CleanupUpdates)
 		r.compareDoc("json/deltas after V1 updates", d, &sc.oSnapshot)
 		r.compareBytes("EncodeStateVector", EncodeStateVector(d), unb64(sc.StateVector))
 		r.compareEncode("EncodeStateAsUpdate", d, nil, sc.State.V1, false)
 		r.compareEncode("EncodeStateAsUpdateV2", d, nil, sc.State.V2, true)
+		// The diffs were made on the replay doc, which this doc reproduces.
+		for i, df := range sc.Diffs {
+			r.compareEncode(fmt.Sprintf("diff for sv %d (V1)", i), d, unb64(df.SV), df.V1, false)
+			r.compareEncode(fmt.Sprintf("diff for sv %d (V2)", i), d, unb64(df.SV), df.V2, true)
+		}
 	})
 	report()
 	r.guard("apply-v2", func() {
@@ -134,9 +153,8 @@ func checkGolden(t *testing.T, g *goldenFile) {
 	})
 	report()
 	r.guard("state", func() {
-		// Decoding the state and encoding again gives identical bytes; diffs against the fixture's
-		// state vectors too.
-		d := NewDoc(DocOptions{ClientID: diffGoEditor, FormattingCleanup: true})
+		// Decoding the state and encoding again gives identical bytes.
+		d := NewDoc(DocOptions{ClientID: diffGoEditor, FormattingCleanup: true, DisableGC: disableGC})
 		r.getRoots(d)
 		if err := ApplyUpdate(d, g.State, nil); err != nil {
 			r.failf("apply state", "%v", err)
@@ -145,11 +163,7 @@ func checkGolden(t *testing.T, g *goldenFile) {
 		r.compareDoc("json/deltas of decoded state", d, &sc.oSnapshot)
 		r.compareEncode("re-encoded state (V1)", d, nil, sc.State.V1, false)
 		r.compareEncode("re-encoded state (V2)", d, nil, sc.State.V2, true)
-		for i, df := range sc.Diffs {
-			r.compareEncode(fmt.Sprintf("diff for sv %d (V1)", i), d, unb64(df.SV), df.V1, false)
-			r.compareEncode(fmt.Sprintf("diff for sv %d (V2)", i), d, unb64(df.SV), df.V2, true)
-		}
-		d2 := NewDoc(DocOptions{ClientID: diffGoEditor})
+		d2 := NewDoc(DocOptions{ClientID: diffGoEditor, DisableGC: disableGC})
 		r.getRoots(d2)
 		if err := ApplyUpdateV2(d2, g.StateV2, nil); err != nil {
 			r.failf("apply V2 state", "%v", err)
