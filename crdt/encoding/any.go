@@ -163,6 +163,14 @@ const canonicalNaN = 0x7FF8000000000000
 func (d *Decoder) ReadAny() any { return d.readAny(0) }
 
 func (d *Decoder) readAny(depth int) any {
+	v := d.readAnyValue(depth)
+	if d.err != nil {
+		return nil
+	}
+	return v
+}
+
+func (d *Decoder) readAnyValue(depth int) any {
 	tag := d.ReadUint8()
 	if d.err != nil {
 		return nil
