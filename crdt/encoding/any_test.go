@@ -118,6 +118,9 @@ func TestWriteAnyGoTypes(t *testing.T) {
 	o2.Set("b", 2)
 	// map keys: indices first, then the others sorted.
 	same(map[string]any{"b": 2, "a": 3, "1": 1}, o2)
+	if got := mapKeysJSOrder(map[string]any{"b": 0, "10": 0, "a": 0, "2": 0, "01": 0}); !equalStrings(got, []string{"2", "10", "01", "a", "b"}) {
+		t.Errorf("map key order %q", got)
+	}
 
 	if got := enc(math.Copysign(0, -1)); !bytes.Equal(got, []byte{tagInteger, 0x40}) {
 		t.Errorf("-0 encodes as %x", got)

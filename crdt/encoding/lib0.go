@@ -197,7 +197,8 @@ func (d *Decoder) ReadVarUint() uint64 {
 	}
 }
 
-// ReadVarIntSign reads a signed lib0 var-int. negZero reports JavaScript's -0 (sign bit with value 0).
+// ReadVarIntSign reads a signed lib0 var-int. negZero reports JavaScript's -0 (sign bit with
+// value 0).
 func (d *Decoder) ReadVarIntSign() (n int64, negZero bool) {
 	if d.err != nil {
 		return 0, false

@@ -142,10 +142,12 @@ func (o *Object) Map() map[string]any {
 // MarshalJSON emits the object as JSON.stringify would, keys in JavaScript order. Unlike
 // StringifyJSON it accepts BigInt values (int64, uint64) and writes them as plain integers, since
 // Go callers exporting JSON want a result rather than JavaScript's TypeError.
-func (o *Object) MarshalJSON() ([]byte, error) {
+//
+// It has a value receiver so that both Object and *Object values marshal this way.
+func (o Object) MarshalJSON() ([]byte, error) {
 	var sb strings.Builder
 	st := stringifier{sb: &sb, bigintAsNumber: true}
-	if err := st.value(o, 0, false); err != nil {
+	if err := st.value(&o, 0, false); err != nil {
 		return nil, err
 	}
 	return []byte(sb.String()), nil

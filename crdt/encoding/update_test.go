@@ -370,6 +370,35 @@ func TestUpdateDecoderV2Malformed(t *testing.T) {
 	}
 }
 
+// TestReadKeyCache: Yjs's writer never reuses key clocks, but its reader resolves a key clock
+// below the number of keys read so far to that earlier key; so must ours.
+func TestReadKeyCache(t *testing.T) {
+	kc := NewIntDiffOptRleEncoder()
+	for _, c := range []int64{0, 1, 0, 1, 2} {
+		kc.Write(c)
+	}
+	strs := NewStringEncoder()
+	for _, s := range []string{"bold", "italic", "href"} {
+		strs.Write(s)
+	}
+	var hdr Encoder
+	hdr.WriteVarUint(0)
+	hdr.WriteVarUint8Array(kc.Bytes())
+	for range 4 {
+		hdr.WriteVarUint8Array(nil)
+	}
+	hdr.WriteVarUint8Array(strs.Bytes())
+	for range 3 {
+		hdr.WriteVarUint8Array(nil)
+	}
+	d := NewUpdateDecoderV2(hdr.Bytes())
+	for i, want := range []string{"bold", "italic", "bold", "italic", "href"} {
+		if got := d.ReadKey(); got != want || d.Err() != nil {
+			t.Errorf("key %d = %q (%v), want %q", i, got, d.Err(), want)
+		}
+	}
+}
+
 func TestDSEncoderV2Misuse(t *testing.T) {
 	e := NewDSEncoderV2()
 	e.WriteDsClock(5)
