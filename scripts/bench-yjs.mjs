@@ -157,23 +157,33 @@ for (const f of files) {
   const start = trace.startContent || ''
   const steps = {}
   // apply-local
-  const local = measure(() => applyLocal(start, txns))
+  let local = measure(() => applyLocal(start, txns))
   if (local.kept.text.toString() !== trace.endContent) throw new Error(`${name}: apply-local result differs from endContent`)
   steps['apply-local'] = local.res
-  const { doc, updates } = local.kept
+  let doc = local.kept.doc
+  const updates = local.kept.updates
+  local = null
+  // V8 keeps small typed arrays on the JS heap and moves them to an external ArrayBuffer once
+  // their .buffer is used (lib0 decoding does): do that now, so later baselines stay put
+  for (const u of updates) void u.buffer
 
   // encode
   let v1 = null
   let v2 = null
-  const enc = measure(() => {
+  let enc = measure(() => {
     v1 = Y.encodeStateAsUpdate(doc)
     v2 = Y.encodeStateAsUpdateV2(doc)
     return [v1, v2]
   })
   steps.encode = { ...enc.res, v1_bytes: v1.length, v2_bytes: v2.length }
+  enc = null
+  v2 = null
+  // from here on only the kept updates and the V1 state stay alive
+  doc.destroy()
+  doc = null
 
   // decode
-  const dec = measure(() => {
+  let dec = measure(() => {
     const d = new Y.Doc()
     Y.applyUpdate(d, v1)
     return d
@@ -181,9 +191,10 @@ for (const f of files) {
   if (dec.kept.getText('text').toString() !== trace.endContent) throw new Error(`${name}: decode result differs from endContent`)
   steps.decode = dec.res
   dec.kept.destroy()
+  dec = null
 
   // remote-updates
-  const rem = measure(() => {
+  let rem = measure(() => {
     const d = new Y.Doc()
     for (const u of updates) Y.applyUpdate(d, u)
     return d
@@ -191,9 +202,9 @@ for (const f of files) {
   if (rem.kept.getText('text').toString() !== trace.endContent) throw new Error(`${name}: remote-updates result differs from endContent`)
   steps['remote-updates'] = rem.res
   rem.kept.destroy()
+  rem = null
 
   out[name] = steps
-  doc.destroy()
   log(`${name}: ${trace.txns.length} txns, ${updates.length} updates, ${trace.endContent.length} chars`)
 }
 

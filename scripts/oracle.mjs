@@ -430,9 +430,15 @@ const xmlOp = (r, x, depth) => {
 
 /** One random operation on a random live type of doc. */
 export const randomOp = (r, doc, roots) => {
-  const types = collectTypes(doc, roots)
   // favour roots a little so that top-level structure keeps growing
-  const { t, depth } = r.chance(0.4) ? types[r.int(Object.keys(roots).length)] : r.pick(types)
+  let t
+  let depth = 0
+  if (r.chance(0.4)) {
+    const [name, kind] = r.pick(Object.entries(roots))
+    t = getRoot(doc, name, kind)
+  } else {
+    ({ t, depth } = r.pick(collectTypes(doc, roots)))
+  }
   if (t instanceof Y.Text) textOp(r, t, t instanceof Y.XmlText)
   else if (t instanceof Y.Array) arrayOp(r, t, depth)
   else if (t instanceof Y.Map) mapOp(r, t, depth)
