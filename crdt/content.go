@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -59,13 +60,13 @@ func (c *ContentDeleted) write(enc encoding.UpdateEncoder, offset int) {
 // ContentJSON is the legacy JSON content of old Yjs versions (values as JSON text on the wire).
 type ContentJSON struct{ Arr []any }
 
-func (c *ContentJSON) Len() int               { return len(c.Arr) }
-func (c *ContentJSON) Countable() bool        { return true }
-func (c *ContentJSON) Values() []any          { return c.Arr }
-func (c *ContentJSON) copyContent() Content   { return &ContentJSON{append([]any(nil), c.Arr...)} }
-func (c *ContentJSON) ref() uint8             { return refJSON }
-func (c *ContentJSON) delete(tx *Transaction) {}
-func (c *ContentJSON) gc(s *structStore)      {}
+func (c *ContentJSON) Len() int                              { return len(c.Arr) }
+func (c *ContentJSON) Countable() bool                       { return true }
+func (c *ContentJSON) Values() []any                         { return c.Arr }
+func (c *ContentJSON) copyContent() Content                  { return &ContentJSON{append([]any(nil), c.Arr...)} }
+func (c *ContentJSON) ref() uint8                            { return refJSON }
+func (c *ContentJSON) delete(tx *Transaction)                {}
+func (c *ContentJSON) gc(s *structStore)                     {}
 func (c *ContentJSON) integrate(tx *Transaction, item *Item) {}
 func (c *ContentJSON) Splice(offset int) Content {
 	r := &ContentJSON{append([]any(nil), c.Arr[offset:]...)}
@@ -121,12 +122,12 @@ func newContentString(s string) *ContentString {
 	return &ContentString{Str: s, n: encoding.UTF16Len(s)}
 }
 
-func (c *ContentString) Len() int               { return c.n }
-func (c *ContentString) Countable() bool        { return true }
-func (c *ContentString) copyContent() Content   { return &ContentString{c.Str, c.n} }
-func (c *ContentString) ref() uint8             { return refString }
-func (c *ContentString) delete(tx *Transaction) {}
-func (c *ContentString) gc(s *structStore)      {}
+func (c *ContentString) Len() int                              { return c.n }
+func (c *ContentString) Countable() bool                       { return true }
+func (c *ContentString) copyContent() Content                  { return &ContentString{c.Str, c.n} }
+func (c *ContentString) ref() uint8                            { return refString }
+func (c *ContentString) delete(tx *Transaction)                {}
+func (c *ContentString) gc(s *structStore)                     {}
 func (c *ContentString) integrate(tx *Transaction, item *Item) {}
 
 // Values returns one string per UTF-16 unit, as Yjs's getContent does (a surrogate pair yields
@@ -315,6 +316,32 @@ type SubDoc struct {
 	HasMeta  bool
 }
 
+// Opts returns the sub-document options as Yjs writes them: gc (only when false), autoLoad (only
+// when true) and meta (only when set).
+func (s *SubDoc) Opts() *encoding.Object {
+	opts := encoding.NewObject()
+	if !s.GC {
+		opts.Set("gc", false)
+	}
+	if s.AutoLoad {
+		opts.Set("autoLoad", true)
+	}
+	if s.HasMeta {
+		opts.Set("meta", s.Meta)
+	}
+	return opts
+}
+
+// MarshalJSON renders the sub-document as {"guid": …, "opts": {…}}.
+func (s SubDoc) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"guid": s.GUID, "opts": encoding.ToPlain(s.Opts())})
+}
+
+func (s SubDoc) String() string {
+	b, _ := s.MarshalJSON()
+	return string(b)
+}
+
 // ContentDoc embeds a sub-document.
 type ContentDoc struct{ Doc *SubDoc }
 
@@ -330,17 +357,7 @@ func (c *ContentDoc) Splice(offset int) Content             { panic("crdt: Conte
 func (c *ContentDoc) mergeWith(right Content) bool          { return false }
 func (c *ContentDoc) write(enc encoding.UpdateEncoder, offset int) {
 	enc.WriteString(c.Doc.GUID)
-	opts := encoding.NewObject()
-	if !c.Doc.GC {
-		opts.Set("gc", false)
-	}
-	if c.Doc.AutoLoad {
-		opts.Set("autoLoad", true)
-	}
-	if c.Doc.HasMeta {
-		opts.Set("meta", c.Doc.Meta)
-	}
-	enc.WriteAny(opts)
+	enc.WriteAny(c.Doc.Opts())
 }
 
 // readContent reads the content of an item whose info byte is info. A nil Content with the
@@ -350,11 +367,11 @@ func readContent(dec encoding.UpdateDecoder, info uint8) Content {
 	case refDeleted:
 		return &ContentDeleted{N: int(dec.ReadLen())}
 	case refJSON:
+		// In V2 the JSON strings come from the string column, not the rest decoder, so the count
+		// cannot be checked against the remaining bytes; every element needs a non-empty string
+		// from a finite column, so a bogus count fails as soon as the column runs dry.
 		n := dec.ReadLen()
-		if !fits(dec, n) {
-			return nil
-		}
-		arr := make([]any, 0, n)
+		arr := make([]any, 0, min(n, 1024))
 		for i := uint64(0); i < n && dec.Err() == nil; i++ {
 			s := dec.ReadString()
 			if s == "undefined" {

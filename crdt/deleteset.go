@@ -24,6 +24,9 @@ func (ds *DeleteSet) add(client uint64, clock, length int) {
 	if length <= 0 {
 		return
 	}
+	if ds.clients == nil {
+		ds.clients = make(map[uint64][]deleteItem, 1)
+	}
 	ds.clients[client] = append(ds.clients[client], deleteItem{clock, length})
 }
 
@@ -74,7 +77,7 @@ func (ds *DeleteSet) isDeleted(id ID) bool {
 
 // mergeDeleteSets unions delete sets into a new sorted and merged one.
 func mergeDeleteSets(dss ...*DeleteSet) *DeleteSet {
-	out := newDeleteSet()
+	out := &DeleteSet{clients: make(map[uint64][]deleteItem)}
 	for _, ds := range dss {
 		for client, dels := range ds.clients {
 			out.clients[client] = append(out.clients[client], dels...)
@@ -86,7 +89,7 @@ func mergeDeleteSets(dss ...*DeleteSet) *DeleteSet {
 
 // deleteSetFromStore builds the delete set of everything deleted in the store.
 func deleteSetFromStore(s *structStore) *DeleteSet {
-	ds := newDeleteSet()
+	ds := &DeleteSet{clients: make(map[uint64][]deleteItem)}
 	for client, structs := range s.clients {
 		var dels []deleteItem
 		for i := 0; i < len(structs); i++ {
@@ -165,6 +168,9 @@ func readDeleteSet(dec encoding.DSDecoder) *DeleteSet {
 			}
 		}
 		if len(dels) > 0 {
+			if ds.clients == nil {
+				ds.clients = make(map[uint64][]deleteItem, 1)
+			}
 			ds.clients[client] = dels
 		}
 	}

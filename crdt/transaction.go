@@ -36,9 +36,8 @@ func newTransaction(d *Doc, origin any, local bool) *Transaction {
 		doc:         d,
 		Origin:      origin,
 		Local:       local,
-		deleteSet:   newDeleteSet(),
+		deleteSet:   &DeleteSet{}, // map allocated on first delete: most transactions delete nothing
 		beforeState: d.store.stateVector(),
-		changed:     make(map[*AbstractType]map[changedKey]struct{}),
 	}
 }
 
@@ -68,6 +67,9 @@ func (tx *Transaction) beforeOriginSet() map[*Item]struct{} {
 func (tx *Transaction) addChangedType(t *AbstractType, key string, hasKey bool) {
 	item := t.item
 	if item == nil || (item.ID.Clock < tx.beforeState[item.ID.Client] && !item.Deleted()) {
+		if tx.changed == nil {
+			tx.changed = make(map[*AbstractType]map[changedKey]struct{}, 1)
+		}
 		keys := tx.changed[t]
 		if keys == nil {
 			keys = make(map[changedKey]struct{}, 1)

@@ -158,15 +158,22 @@ func integrateStructs(tx *Transaction, store *structStore, clientRefs map[uint64
 		return nil
 	}
 	var stack []abstractStruct
-	rest := make(map[uint64][]abstractStruct)
-	missingSV := make(map[uint64]int)
+	// rest and missingSV stay nil unless something cannot be applied: the common case.
+	var rest map[uint64][]abstractStruct
+	var missingSV map[uint64]int
 	updateMissing := func(client uint64, clock int) {
+		if missingSV == nil {
+			missingSV = make(map[uint64]int)
+		}
 		if m, ok := missingSV[client]; !ok || m > clock {
 			missingSV[client] = clock
 		}
 	}
-	state := make(map[uint64]int)
+	state := make(map[uint64]int, len(ids))
 	addStackToRest := func() {
+		if rest == nil {
+			rest = make(map[uint64][]abstractStruct)
+		}
 		for _, st := range stack {
 			client := st.id().Client
 			if inapplicable, ok := clientRefs[client]; ok {

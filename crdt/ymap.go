@@ -156,7 +156,7 @@ func valueToJSON(v any) any {
 	case YType:
 		return x.abstract().toJSON()
 	case *SubDoc:
-		return map[string]any{"guid": x.GUID}
+		return x
 	}
 	return encoding.ToPlain(v)
 }
