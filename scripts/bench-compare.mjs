@@ -67,7 +67,9 @@ for (let r = 0; r < count; r++) {
   }
   const out = JSON.parse(jsRun.stdout.slice(jsRun.stdout.indexOf('{')))
   for (const [trace, steps] of Object.entries(out)) {
+    if (steps === null || typeof steps !== 'object') continue
     for (const [step, vals] of Object.entries(steps)) {
+      if (vals === null || typeof vals !== 'object') continue // {skipped: "why"}
       const s = ((js[trace] ??= {})[step] ??= {})
       for (const [k, v] of Object.entries(vals)) if (typeof v === 'number') (s[k] ??= []).push(v)
     }
