@@ -1,0 +1,25 @@
+// Package session serves one WebSocket connection attached to one document.
+//
+// # Goroutines and who calls what
+//
+//   - The reader is the goroutine that calls Client.Run (the HTTP handler's). It reads frames,
+//     decodes them (package crdt/syncproto) and hands them to the document with
+//     shareddoc.Doc.Receive, which blocks while the document's command channel is full: frames of
+//     one connection are applied in arrival order and a fast sender is slowed down, never
+//     dropped. Malformed input closes the connection (1003/1007) without reaching the document.
+//   - The writer (Client.writeLoop, started by Run) is the only goroutine writing data frames.
+//     Each wake-up drains the whole queue. It also sends pings (9/10 of the pong wait, on the
+//     injected clock) and, at the end, the close frame.
+//   - The document's goroutine calls Send and Close (the shareddoc.Peer methods). Both only take
+//     the queue mutex and never block: Send reports false when the queued bytes would pass the
+//     budget and the document then closes the session as slow (4508, reconnect for a fresh sync).
+//   - Anyone (shutdown, the admin API) may call Kick.
+//
+// # Closing
+//
+// close(Disconnect) is the one way a session ends and is idempotent: it marks the session closed
+// and wakes the writer, which flushes what is queued when the close-code row says so, writes the
+// close frame, waits briefly for the peer's answer and closes the socket. The reader then fails
+// its read, the session leaves the document, and Run returns once the writer is done. Close codes
+// and their reconnect semantics live in one table (close.go).
+package session
