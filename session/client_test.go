@@ -192,7 +192,22 @@ func (e *env) start(t *testing.T, doc, id string, cfg session.Config) (*session.
 	c := session.New(conn, doc, shareddoc.SessionInfo{ID: id, User: id}, cfg)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(context.Background(), e.reg) }()
-	eventually(t, func() bool { return e.reg.Get(doc) != nil }, "joined")
+	eventually(t, func() bool {
+		d := e.reg.Get(doc)
+		if d == nil {
+			return false
+		}
+		in, err := d.Info(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, s := range in.Sessions {
+			if s.ID == id {
+				return true
+			}
+		}
+		return false
+	}, "joined")
 	return c, conn, done
 }
 
