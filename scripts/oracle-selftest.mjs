@@ -3,8 +3,10 @@
 //	node scripts/oracle-selftest.mjs [seeds=300] [steps=40]
 //
 // For every seed it checks: gen is deterministic (the same request on a second session gives the
-// identical response line); the updates applied in a shuffled order to a fresh doc (oracle "load",
-// V1 and V2) give the response's json/deltas; merge/convert/svFromUpdate/diff agree with the gen
+// identical response line); loading `merged` into a fresh doc gives the response's json/deltas/
+// state vector; the updates applied in a shuffled order to a fresh doc (oracle "load", V1 and V2)
+// give them too, unless that doc ran Yjs' formatting cleanup (load answered non-empty "updates"),
+// which makes the result order-dependent — those are counted, not compared; merge/convert/svFromUpdate/diff agree with the gen
 // response. Every 10th seed it also runs edit on one session, applies the edits to the other and
 // checks both JS docs (and a fresh load of all updates) agree. Prints timings and "N passed, M failed"; exit status 1 on failures.
 
@@ -70,6 +72,7 @@ let failed = 0
 let genMs = 0
 let nUpdates = 0
 let sameStateBytes = 0
+let cleanupDiverged = 0
 const started = performance.now()
 
 const expectEq = (what, a, b) => {
@@ -86,8 +89,19 @@ const checkSeed = async (seed) => {
   nUpdates += A.updates.length
   const rnd = xorshift(seed)
   for (const v2 of [false, true]) {
+    // the merged update as one update: must give exactly the converged doc
+    const [, LM] = await ok({ cmd: 'load', updates: [v2 ? A.merged.v2 : A.merged.v1], v2, roots: A.roots })
+    expectEq(`json after loading merged (v2=${v2})`, canonical(LM.json), canonical(A.json))
+    expectEq(`deltas after loading merged (v2=${v2})`, canonical(LM.deltas), canonical(A.deltas))
+    expectEq(`state vector after loading merged (v2=${v2})`, LM.stateVector, A.stateVector)
     const ups = shuffled(A.updates, rnd).map((u) => (v2 ? u.v2 : u.v1))
     const [, L] = await ok({ cmd: 'load', updates: ups, v2, roots: A.roots })
+    if (L.updates.length > 0) {
+      // Yjs' formatting cleanup ran in the loading doc (it deletes format items it finds
+      // redundant at that moment); the result legitimately depends on the order: not compared
+      cleanupDiverged++
+      continue
+    }
     expectEq(`json after shuffled load (v2=${v2})`, canonical(L.json), canonical(A.json))
     expectEq(`deltas after shuffled load (v2=${v2})`, canonical(L.deltas), canonical(A.deltas))
     expectEq(`state vector after shuffled load (v2=${v2})`, L.stateVector, A.stateVector)
@@ -147,6 +161,6 @@ if (!E2.error) { failed++; console.log('unknown session did not answer an error'
 child.stdin.end()
 const total = performance.now() - started
 console.log(`${seeds} gens (docs=3 steps=${steps}): ${(genMs / 1000).toFixed(2)} s in gen (${(genMs / seeds).toFixed(1)} ms each), ${nUpdates} updates; whole self-test ${(total / 1000).toFixed(1)} s`)
-console.log(`shuffled load gave byte-identical V1 state in ${sameStateBytes}/${seeds} seeds (informational)`)
+console.log(`shuffled load gave byte-identical V1 state in ${sameStateBytes}/${seeds} seeds; ${cleanupDiverged} shuffled loads ran formatting cleanup and were not compared (informational)`)
 console.log(`${passed} passed, ${failed} failed`)
 process.exitCode = failed ? 1 : 0
