@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ysync/ysync/internal/pgtest"
 )
 
@@ -21,6 +23,18 @@ var (
 	binPath string
 	binErr  error
 )
+
+func queryRow(t *testing.T, dbURL, sql string, args ...any) pgx.Row {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn.QueryRow(ctx, sql, args...)
+}
 
 func readItems(t *testing.T, base, doc string) []int {
 	t.Helper()
@@ -51,6 +65,16 @@ func TestRestartAfterSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "stopped") {
 		t.Errorf("no clean stop in the log:\n%s", p.stderr)
+	}
+
+	// The graceful stop checkpointed the document: its log is compacted into one checkpoint.
+	var logRows, checkpoints int
+	if err := queryRow(t, dbURL, `SELECT (SELECT count(*) FROM document_updates WHERE doc_name = $1),
+		(SELECT count(*) FROM document_checkpoints WHERE doc_name = $1)`, doc).Scan(&logRows, &checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	if logRows != 0 || checkpoints != 1 {
+		t.Errorf("after SIGTERM: %d log rows and %d checkpoints, want 0 and 1", logRows, checkpoints)
 	}
 
 	p2 := startBinary(t, bin, dbURL)
