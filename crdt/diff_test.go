@@ -18,7 +18,7 @@ package crdt
 // Run:    go test -run TestDifferential ./crdt/                  (300 seeds)
 // Hunt:   YSYNC_DIFF_SEEDS=100000 go test -run TestDifferential -timeout 0 ./crdt/
 // Replay: YSYNC_DIFF_SEED=N go test -run TestDifferential -v ./crdt/
-// YSYNC_DIFF_DUMP=dir writes both sides of every byte mismatch to files. Other knobs: YSYNC_DIFF_FIRST (first seed, default 0), YSYNC_DIFF_STEPS / YSYNC_DIFF_DOCS
+// YSYNC_DIFF_DEBUG=1 traces check (c) step by step. YSYNC_DIFF_DUMP=dir writes both sides of every byte mismatch to files. Other knobs: YSYNC_DIFF_FIRST (first seed, default 0), YSYNC_DIFF_STEPS / YSYNC_DIFF_DOCS
 // (scenario size; default 20+seed%41 steps, 3 docs), YSYNC_DIFF_MINIMIZE=1 (for each failing
 // seed, also find the fewest steps that still fail the same check).
 //
@@ -788,6 +788,34 @@ func (r *seedRun) checkUpdateFuncs(v1s, v2s [][]byte) {
 	}
 }
 
+// selfCheck reports where a Go doc's json differs from the json of a doc decoded from its own
+// encoded state ("" when they agree).
+func (r *seedRun) selfCheck(g *Doc) string {
+	st, err := EncodeStateAsUpdate(g, nil)
+	if err != nil {
+		return err.Error()
+	}
+	d := NewDoc(DocOptions{ClientID: diffGoEditor + 1})
+	r.getRoots(d)
+	if err := ApplyUpdate(d, st, nil); err != nil {
+		return "decoding own state: " + err.Error()
+	}
+	a, ad := r.goSnapshot(g)
+	b, bd := r.goSnapshot(d)
+	for _, name := range sortedKeys(a) {
+		if a[name] != b[name] {
+			return fmt.Sprintf("root %q:\n  in memory   %s\n  from state  %s", name, clip(a[name], b[name]), clip(b[name], a[name]))
+		}
+		if ad[name] != bd[name] {
+			return fmt.Sprintf("root %q delta:\n  in memory   %s\n  from state  %s", name, clip(ad[name], bd[name]), clip(bd[name], ad[name]))
+		}
+	}
+	return ""
+}
+
+// diffDebug ($YSYNC_DIFF_DEBUG) traces check (c) step by step on stderr.
+var diffDebug = os.Getenv("YSYNC_DIFF_DEBUG") != ""
+
 // --- (c) concurrent edits ---------------------------------------------------------------------------
 
 // concurrentEdits runs rounds of Go edits on g concurrent with yjs edits on the session doc, then
@@ -813,7 +841,21 @@ func (r *seedRun) concurrentEdits(g *Doc, rng *rand.Rand) {
 			var opErr error
 			g.Transact(func(tx *Transaction) {
 				for i := 0; i < n && opErr == nil; i++ {
+					if diffDebug {
+						st, _ := EncodeStateAsUpdate(g, nil)
+						fmt.Fprintf(os.Stderr, "round %d: state before go op %d: %s\n", round, len(ed.log), b64(st))
+					}
 					opErr = ed.op()
+					if diffDebug {
+						gj, _ := r.goSnapshot(g)
+						fmt.Fprintf(os.Stderr, "round %d: go op %s\n", round, ed.log[len(ed.log)-1])
+						if msg := r.selfCheck(g); msg != "" {
+							fmt.Fprintf(os.Stderr, "  SELF-CHECK FAILED: %s\n", msg)
+						}
+						for _, name := range sortedKeys(gj) {
+							fmt.Fprintf(os.Stderr, "    go %s = %s\n", name, gj[name])
+						}
+					}
 				}
 			}, nil)
 			if opErr != nil {
@@ -840,9 +882,20 @@ func (r *seedRun) concurrentEdits(g *Doc, rng *rand.Rand) {
 				return
 			}
 			for i, u := range fromJS {
+				nLocal := len(goLocal)
 				if err := ApplyUpdate(g, unb64(u.V1), "js"); err != nil {
 					r.failf("apply yjs edit", "round %d update %d: %v\n  update %s\n  go ops:\n    %s", round, i, err, u.V1, strings.Join(ed.log, "\n    "))
 					return
+				}
+				if diffDebug {
+					gj, _ := r.goSnapshot(g)
+					fmt.Fprintf(os.Stderr, "round %d exchange %d: applied yjs update %d %s (go emitted %d cleanup update(s))\n", round, exchange, i, u.V1, len(goLocal)-nLocal)
+					if msg := r.selfCheck(g); msg != "" {
+						fmt.Fprintf(os.Stderr, "  SELF-CHECK FAILED: %s\n", msg)
+					}
+					for _, name := range sortedKeys(gj) {
+						fmt.Fprintf(os.Stderr, "    go %s = %s\n", name, gj[name])
+					}
 				}
 			}
 			toJS = append(toJS, goLocal...)
@@ -855,6 +908,15 @@ func (r *seedRun) concurrentEdits(g *Doc, rng *rand.Rand) {
 			if err := r.o.Call(map[string]any{"cmd": "apply", "session": r.sessID, "updates": us}, &js); err != nil {
 				r.failf("oracle apply of Go updates", "round %d: %v\n  go ops:\n    %s", round, err, strings.Join(ed.log, "\n    "))
 				return
+			}
+			if diffDebug {
+				fmt.Fprintf(os.Stderr, "round %d exchange %d: yjs applied %d Go update(s), emitted %d\n", round, exchange, len(us), len(js.Updates))
+				for _, u := range us {
+					fmt.Fprintf(os.Stderr, "    go update %s\n", u)
+				}
+				for _, name := range sortedKeys(js.JSON) {
+					fmt.Fprintf(os.Stderr, "    yjs %s = %s\n", name, canonJS(js.JSON[name]))
+				}
 			}
 			toJS = nil
 			fromJS = js.Updates
@@ -876,6 +938,9 @@ func (r *seedRun) concurrentEdits(g *Doc, rng *rand.Rand) {
 			}
 		}
 		r.compareBytes(fmt.Sprintf("state vector after round %d", round), EncodeStateVector(g), unb64(js.StateVector))
+		if msg := r.selfCheck(g); msg != "" {
+			r.failf("Go doc vs a doc decoded from its own state", "round %d: %s", round, msg)
+		}
 		if len(r.fails) > 0 {
 			return
 		}
