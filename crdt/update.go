@@ -53,35 +53,9 @@ func readClientsStructRefs(dec encoding.UpdateDecoder, updateLen int) (map[uint6
 			case refSkip:
 				st = &Skip{ID: ID{client, clock}, Length: int(rest.ReadVarUint())}
 			default:
-				it := &Item{ID: ID{client, clock}}
-				if info&0x80 != 0 {
-					c, k := dec.ReadLeftID()
-					it.setOrigin(ID{c, int(k)}, true)
-				}
-				if info&0x40 != 0 {
-					c, k := dec.ReadRightID()
-					it.setRightOrigin(ID{c, int(k)}, true)
-				}
-				if info&0xc0 == 0 {
-					// Neither origin is known: the parent is written out.
-					if dec.ReadParentInfo() {
-						it.ref = &parentRef{key: dec.ReadString(), isKey: true}
-					} else {
-						c, k := dec.ReadLeftID()
-						it.ref = &parentRef{id: ID{c, int(k)}}
-					}
-					if info&0x20 != 0 {
-						it.setParentSub(dec.ReadString(), true)
-					}
-				}
-				c := readContent(dec, info)
-				if c == nil || dec.Err() != nil {
+				it := readLazyItem(dec, ID{client, clock}, info)
+				if it == nil {
 					break
-				}
-				it.Content = c
-				it.Length = c.Len()
-				if c.Countable() {
-					it.info |= infoCountable
 				}
 				st = it
 			}

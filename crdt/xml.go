@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -346,21 +345,6 @@ func xmlToJSON(t *AbstractType) any {
 	return nil
 }
 
-// mapJSON returns the live entries of t as plain values (YMap.toJSON).
-func mapJSON(t *AbstractType) map[string]any {
-	out := make(map[string]any, len(t.m))
-	for k, it := range t.m {
-		if it.Deleted() {
-			continue
-		}
-		vals := it.Content.Values()
-		if len(vals) == 0 {
-			continue
-		}
-		out[k] = valueToJSON(vals[it.Length-1])
-	}
-	return out
-}
 
 // compareUTF16 orders strings by UTF-16 code units, as JS's < and Array.prototype.sort do.
 func compareUTF16(a, b string) int {
@@ -415,47 +399,8 @@ func jsString(v any) string {
 		return strings.Join(parts, ",")
 	}
 	if f, ok := number(v); ok {
-		return jsNumber(f)
+		return encoding.FormatNumber(f)
 	}
 	return "[object Object]"
 }
 
-// jsNumber formats f as JS's Number.prototype.toString.
-func jsNumber(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	case f == 0:
-		return "0"
-	}
-	sign := ""
-	if f < 0 {
-		sign, f = "-", -f
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde±xx
-	mant, expStr, _ := strings.Cut(e, "e")
-	digits := strings.Replace(mant, ".", "", 1)
-	exp, _ := strconv.Atoi(expStr)
-	k, n := len(digits), exp+1
-	switch {
-	case k <= n && n <= 21:
-		return sign + digits + strings.Repeat("0", n-k)
-	case 0 < n && n <= 21:
-		return sign + digits[:n] + "." + digits[n:]
-	case -6 < n && n <= 0:
-		return sign + "0." + strings.Repeat("0", -n) + digits
-	}
-	es := "+"
-	if n-1 < 0 {
-		es = "-"
-	}
-	m := digits[:1]
-	if k > 1 {
-		m += "." + digits[1:]
-	}
-	return sign + m + "e" + es + strconv.Itoa(abs(n-1))
-}

@@ -117,18 +117,7 @@ func (a *Array) ToJSON() []any { return a.toJSON().([]any) }
 func (t *AbstractType) toJSON() any {
 	switch t.kind {
 	case KindMap:
-		out := make(map[string]any, len(t.m))
-		for k, it := range t.m {
-			if it.Deleted() {
-				continue
-			}
-			vals := it.Content.Values()
-			if len(vals) == 0 {
-				continue
-			}
-			out[k] = valueToJSON(vals[it.Length-1])
-		}
-		return out
+		return mapJSON(t)
 	case KindArray:
 		vals := t.listValues()
 		out := make([]any, len(vals))
@@ -159,4 +148,20 @@ func valueToJSON(v any) any {
 		return x
 	}
 	return encoding.ToPlain(v)
+}
+
+// mapJSON returns the live entries of t as plain values (YMap.toJSON).
+func mapJSON(t *AbstractType) map[string]any {
+	out := make(map[string]any, len(t.m))
+	for k, it := range t.m {
+		if it.Deleted() {
+			continue
+		}
+		vals := it.Content.Values()
+		if len(vals) == 0 {
+			continue
+		}
+		out[k] = valueToJSON(vals[it.Length-1])
+	}
+	return out
 }

@@ -305,7 +305,7 @@ func TestEqualAttrs(t *testing.T) {
 func TestJSNumber(t *testing.T) {
 	for f, want := range map[float64]string{1: "1", -2.5: "-2.5", 1e21: "1e+21", 1e20: "100000000000000000000",
 		0.000001: "0.000001", 1.5e-7: "1.5e-7", 123.456: "123.456"} {
-		if got := jsNumber(f); got != want {
+		if got := encoding.FormatNumber(f); got != want {
 			t.Errorf("%v: got %s want %s", f, got, want)
 		}
 	}
