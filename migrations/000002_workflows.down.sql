@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS workflow_snapshots;
+DROP TABLE IF EXISTS workflow_edges;
+DROP TABLE IF EXISTS triggers;
+DROP TABLE IF EXISTS jobs;
+DROP TABLE IF EXISTS workflows;
