@@ -289,3 +289,41 @@ func TestMalformedLeavesDocUnchanged(t *testing.T) {
 		t.Fatalf("observer fired %d times", fired)
 	}
 }
+
+// TestRemoteChangeInvalidatesSearchMarkers: a search marker cached by a local read must not be
+// trusted after a remote update moved content under it (seed 368 of the differential test split
+// a neighbouring item when it was).
+func TestRemoteChangeInvalidatesSearchMarkers(t *testing.T) {
+	a := NewDoc(DocOptions{ClientID: 1})
+	b := NewDoc(DocOptions{ClientID: 2})
+	arrA := a.GetArray("a")
+	for i := 0; i < 60; i++ {
+		// Separate clients' items do not merge, so the list keeps many items.
+		d := a
+		if i%2 == 1 {
+			d = b
+			mustApply(t, b, stateOf(t, a))
+		}
+		_ = d.GetArray("a").Push(i)
+		mustApply(t, a, stateOf(t, d))
+	}
+	mustApply(t, b, stateOf(t, a))
+	if v, _ := arrA.Get(45); v != 45.0 { // caches a marker near index 45
+		t.Fatalf("Get(45) = %v", v)
+	}
+	_ = b.GetArray("a").Delete(0, 30) // remote: everything before the marker moves
+	u, _ := EncodeStateAsUpdate(b, EncodeStateVector(a))
+	mustApply(t, a, u)
+	if err := arrA.Insert(10, "x"); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, b, stateOf(t, a))
+	got, want := jsonOf(t, arrA.ToJSON()), jsonOf(t, b.GetArray("a").ToJSON())
+	if got != want {
+		t.Fatalf("diverged:\n a %s\n b %s", got, want)
+	}
+	// ToJSON walks the list without markers, so it shows where the insert really went.
+	if v := arrA.ToJSON()[10]; v != "x" {
+		t.Fatalf("inserted at the wrong place: %s", got)
+	}
+}

@@ -122,6 +122,15 @@ func (d *Doc) cleanupTransaction(tx *Transaction) {
 	ds := tx.deleteSet
 	ds.sortAndMerge()
 	tx.afterState = store.stateVector()
+	if !tx.Local {
+		// Remote changes move content under the search markers' cached indexes: drop them, as
+		// Yjs's AbstractType._callObserver does.
+		for t := range tx.changed {
+			if t.markers != nil {
+				t.markers.list = t.markers.list[:0]
+			}
+		}
+	}
 	if d.formattingCleanup && needsFormattingCleanup(tx) {
 		cleanupTextAfterTransaction(tx)
 	}
