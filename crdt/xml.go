@@ -345,7 +345,6 @@ func xmlToJSON(t *AbstractType) any {
 	return nil
 }
 
-
 // compareUTF16 orders strings by UTF-16 code units, as JS's < and Array.prototype.sort do.
 func compareUTF16(a, b string) int {
 	i := 0
@@ -403,4 +402,3 @@ func jsString(v any) string {
 	}
 	return "[object Object]"
 }
-
