@@ -1,0 +1,33 @@
+package workflow
+
+import (
+	"context"
+
+	"github.com/ysync/ysync/crdt"
+	"github.com/ysync/ysync/shareddoc"
+)
+
+// SharedDoc adapts a loaded shareddoc document to LiveDoc; nil gives nil (no open document).
+// Both methods run fn on the document's goroutine through shareddoc.Doc.Update, inside one
+// transaction with shareddoc.ServerOrigin: what fn changes is broadcast and stored like any
+// edit, and a fn that changes nothing sends nothing.
+func SharedDoc(d *shareddoc.Doc) LiveDoc {
+	if d == nil {
+		return nil
+	}
+	return sharedDoc{d}
+}
+
+type sharedDoc struct{ d *shareddoc.Doc }
+
+func (s sharedDoc) Read(ctx context.Context, fn func(*crdt.Doc) error) error {
+	return s.Update(ctx, fn)
+}
+
+func (s sharedDoc) Update(ctx context.Context, fn func(*crdt.Doc) error) error {
+	var fnErr error
+	if err := s.d.Update(ctx, func(tx *crdt.Transaction) { fnErr = fn(tx.Doc()) }); err != nil {
+		return err
+	}
+	return fnErr
+}
