@@ -238,7 +238,7 @@ func (c *ContentType) delete(tx *Transaction) {
 	for item := t.start; item != nil; item = item.Right {
 		if !item.Deleted() {
 			item.delete(tx)
-		} else if item.ID.Clock < tx.beforeState[item.ID.Client] {
+		} else if item.ID.Clock < tx.before(item.ID.Client) {
 			// Already deleted before: it will be collected, so try merging it afterwards.
 			tx.mergeStructs = append(tx.mergeStructs, item)
 		}
@@ -247,11 +247,11 @@ func (c *ContentType) delete(tx *Transaction) {
 		item := t.m[key]
 		if !item.Deleted() {
 			item.delete(tx)
-		} else if item.ID.Clock < tx.beforeState[item.ID.Client] {
+		} else if item.ID.Clock < tx.before(item.ID.Client) {
 			tx.mergeStructs = append(tx.mergeStructs, item)
 		}
 	}
-	delete(tx.changed, t)
+	tx.changed.remove(t)
 }
 
 func (c *ContentType) gc(s *structStore) {

@@ -327,3 +327,23 @@ func TestRemoteChangeInvalidatesSearchMarkers(t *testing.T) {
 		t.Fatalf("inserted at the wrong place: %s", got)
 	}
 }
+
+// TestClientIDKeptOnRemoteUpdates: only a remote update carrying our own client id may make the
+// doc pick a new one (Yjs's conflict rule); ordinary remote updates must not.
+func TestClientIDKeptOnRemoteUpdates(t *testing.T) {
+	a := NewDoc(DocOptions{ClientID: 7})
+	b := NewDoc(DocOptions{ClientID: 8})
+	_ = a.GetText("t").Insert(0, "mine", nil)
+	_ = b.GetText("t").Insert(0, "theirs", nil)
+	mustApply(t, a, stateOf(t, b))
+	if a.ClientID() != 7 {
+		t.Fatalf("client id changed to %d after an unrelated remote update", a.ClientID())
+	}
+	c := NewDoc(DocOptions{ClientID: 7}) // a second writer with the same id
+	_ = c.GetText("t").Insert(0, "clash", nil)
+	d := NewDoc(DocOptions{ClientID: 7})
+	mustApply(t, d, stateOf(t, c))
+	if d.ClientID() == 7 {
+		t.Fatal("client id kept although a remote update used it")
+	}
+}

@@ -414,6 +414,7 @@ func (it *Item) integrate(tx *Transaction, offset int) {
 	if !it.hasParentSub() && it.countable() && !it.Deleted() {
 		parent.length += it.Length
 	}
+	tx.touch(it.ID.Client)
 	if err := store.addStruct(it); err != nil {
 		tx.fail(err)
 	}
@@ -446,6 +447,7 @@ func (g *GC) integrate(tx *Transaction, offset int) {
 		g.ID.Clock += offset
 		g.Length -= offset
 	}
+	tx.touch(g.ID.Client)
 	if err := tx.doc.store.addStruct(g); err != nil {
 		tx.fail(err)
 	}

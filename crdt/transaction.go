@@ -1,6 +1,9 @@
 package crdt
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/ysync/ysync/crdt/encoding"
 )
 
@@ -12,10 +15,14 @@ type Transaction struct {
 	// Local is false for transactions that applied a remote update.
 	Local bool
 
-	deleteSet    *DeleteSet
+	deleteSet *DeleteSet
+	// beforeState holds the clock each client had when this transaction first added a struct
+	// of it; afterState (set at cleanup) the clocks of those clients afterwards. Clients the
+	// transaction did not touch are in neither: their state is unchanged. (Yjs copies the
+	// whole state vector per transaction, which costs O(clients) on every keystroke.)
 	beforeState  map[uint64]int
 	afterState   map[uint64]int
-	changed      map[*AbstractType]map[changedKey]struct{}
+	changed      typeSet
 	mergeStructs []*Item
 	err          error
 
@@ -26,9 +33,48 @@ type Transaction struct {
 	beforeOrigin map[*Item]struct{}
 }
 
-type changedKey struct {
-	key string
-	set bool // false: the list part of the type changed
+// typeSet is a small insertion-ordered set of types: transactions usually change one or two.
+type typeSet struct {
+	list []*AbstractType
+	m    map[*AbstractType]struct{} // once the list is long
+}
+
+func (s *typeSet) add(t *AbstractType) {
+	if s.m != nil {
+		if _, ok := s.m[t]; ok {
+			return
+		}
+		s.m[t] = struct{}{}
+	} else {
+		for _, x := range s.list {
+			if x == t {
+				return
+			}
+		}
+		if len(s.list) >= 16 {
+			s.m = make(map[*AbstractType]struct{}, 32)
+			for _, x := range s.list {
+				s.m[x] = struct{}{}
+			}
+			s.m[t] = struct{}{}
+		}
+	}
+	s.list = append(s.list, t)
+}
+
+func (s *typeSet) remove(t *AbstractType) {
+	if s.m != nil {
+		if _, ok := s.m[t]; !ok {
+			return
+		}
+		delete(s.m, t)
+	}
+	for i, x := range s.list {
+		if x == t {
+			s.list = append(s.list[:i], s.list[i+1:]...)
+			return
+		}
+	}
 }
 
 func newTransaction(d *Doc, origin any, local bool) *Transaction {
@@ -36,8 +82,7 @@ func newTransaction(d *Doc, origin any, local bool) *Transaction {
 		doc:         d,
 		Origin:      origin,
 		Local:       local,
-		deleteSet:   &DeleteSet{}, // map allocated on first delete: most transactions delete nothing
-		beforeState: d.store.stateVector(),
+		deleteSet: &DeleteSet{}, // map allocated on first delete: most transactions delete nothing
 	}
 }
 
@@ -64,28 +109,35 @@ func (tx *Transaction) beforeOriginSet() map[*Item]struct{} {
 	return tx.beforeOrigin
 }
 
+// before returns client's clock at the start of the transaction.
+func (tx *Transaction) before(client uint64) int {
+	if c, ok := tx.beforeState[client]; ok {
+		return c
+	}
+	return tx.doc.store.getState(client)
+}
+
+// touch records client's clock before the transaction adds its first struct of that client.
+func (tx *Transaction) touch(client uint64) {
+	if _, ok := tx.beforeState[client]; ok {
+		return
+	}
+	if tx.beforeState == nil {
+		tx.beforeState = make(map[uint64]int, 1)
+	}
+	tx.beforeState[client] = tx.doc.store.getState(client)
+}
+
 func (tx *Transaction) addChangedType(t *AbstractType, key string, hasKey bool) {
 	item := t.item
-	if item == nil || (item.ID.Clock < tx.beforeState[item.ID.Client] && !item.Deleted()) {
-		if tx.changed == nil {
-			tx.changed = make(map[*AbstractType]map[changedKey]struct{}, 1)
-		}
-		keys := tx.changed[t]
-		if keys == nil {
-			keys = make(map[changedKey]struct{}, 1)
-			tx.changed[t] = keys
-		}
-		keys[changedKey{key, hasKey}] = struct{}{}
+	if item == nil || (item.ID.Clock < tx.before(item.ID.Client) && !item.Deleted()) {
+		tx.changed.add(t)
 	}
 }
 
 // ChangedTypes returns the types whose content this transaction changed.
 func (tx *Transaction) ChangedTypes() []*AbstractType {
-	out := make([]*AbstractType, 0, len(tx.changed))
-	for t := range tx.changed {
-		out = append(out, t)
-	}
-	return out
+	return append([]*AbstractType(nil), tx.changed.list...)
 }
 
 // Transact runs fn in a transaction: every change fn makes reaches update observers as one update.
@@ -121,11 +173,14 @@ func (d *Doc) cleanupTransaction(tx *Transaction) {
 	store := d.store
 	ds := tx.deleteSet
 	ds.sortAndMerge()
-	tx.afterState = store.stateVector()
+	tx.afterState = make(map[uint64]int, len(tx.beforeState))
+	for client := range tx.beforeState {
+		tx.afterState[client] = store.getState(client)
+	}
 	if !tx.Local {
 		// Remote changes move content under the search markers' cached indexes: drop them, as
 		// Yjs's AbstractType._callObserver does.
-		for t := range tx.changed {
+		for _, t := range tx.changed.list {
 			if t.markers != nil {
 				t.markers.list = t.markers.list[:0]
 			}
@@ -167,7 +222,7 @@ func (d *Doc) cleanupTransaction(tx *Transaction) {
 			tryToMergeWithLefts(store, id.Client, pos)
 		}
 	}
-	if !tx.Local && tx.afterState[d.clientID] != tx.beforeState[d.clientID] {
+	if after, touched := tx.afterState[d.clientID]; touched && !tx.Local && after != tx.beforeState[d.clientID] {
 		// Another client uses our id: pick a new one, as Yjs does.
 		d.clientID = randomClientID()
 	}
@@ -205,9 +260,21 @@ func (tx *Transaction) hasChanges() bool {
 	return false
 }
 
-// writeUpdate writes the structs added and the ranges deleted by the transaction.
+// writeUpdate writes the structs added and the ranges deleted by the transaction (Yjs's
+// writeUpdateMessageFromTransaction): clients whose clock moved, highest first.
 func (tx *Transaction) writeUpdate(enc encoding.UpdateEncoder) {
-	writeClientsStructs(enc, tx.doc.store, tx.beforeState)
+	store := tx.doc.store
+	var clients []uint64
+	for client, after := range tx.afterState {
+		if after > tx.beforeState[client] {
+			clients = append(clients, client)
+		}
+	}
+	slices.SortFunc(clients, func(a, b uint64) int { return cmp.Compare(b, a) })
+	enc.RestEncoder().WriteVarUint(uint64(len(clients)))
+	for _, client := range clients {
+		writeStructs(enc, store.clients[client], client, tx.beforeState[client])
+	}
 	tx.deleteSet.write(enc)
 }
 

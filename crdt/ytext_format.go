@@ -627,7 +627,7 @@ func needsFormattingCleanup(tx *Transaction) bool {
 	if tx.Local {
 		return false
 	}
-	for t := range tx.changed {
+	for _, t := range tx.changed.list {
 		if (t.kind == KindText || t.kind == KindXmlText) && t.hasFormatting && (t.item == nil || !t.item.Deleted()) {
 			tx.needFormattingCleanup = true
 			return true
