@@ -79,9 +79,9 @@ func (s *typeSet) remove(t *AbstractType) {
 
 func newTransaction(d *Doc, origin any, local bool) *Transaction {
 	return &Transaction{
-		doc:         d,
-		Origin:      origin,
-		Local:       local,
+		doc:       d,
+		Origin:    origin,
+		Local:     local,
 		deleteSet: &DeleteSet{}, // map allocated on first delete: most transactions delete nothing
 	}
 }
