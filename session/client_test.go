@@ -60,6 +60,9 @@ func newFakeConn() *fakeConn {
 	return &fakeConn{in: make(chan inFrame, 64), peerClose: make(chan struct{}), closed: make(chan struct{})}
 }
 
+// hangUp makes the fake peer close the connection (its next read fails with a CloseError).
+func (c *fakeConn) hangUp() { c.pcOnce.Do(func() { close(c.peerClose) }) }
+
 func (c *fakeConn) deliver(typ int, data []byte) { c.in <- inFrame{typ, data} }
 
 func (c *fakeConn) ReadMessage() (int, []byte, error) {
@@ -100,7 +103,7 @@ func (c *fakeConn) WriteControl(typ int, data []byte, _ time.Time) error {
 	c.controls = append(c.controls, ctrl{typ, append([]byte(nil), data...)})
 	c.mu.Unlock()
 	if typ == websocket.CloseMessage {
-		c.pcOnce.Do(func() { close(c.peerClose) })
+		c.hangUp()
 	}
 	return nil
 }
@@ -255,7 +258,7 @@ func TestSyncInOrderAndEcho(t *testing.T) {
 	if err := crdt.ApplyUpdate(d, step2, nil); err != nil || d.GetText("t").String() != "hi" || !echo {
 		t.Fatalf("step2 text %q err %v echo %v", d.GetText("t").String(), err, echo)
 	}
-	close(conn.peerClose) // the client goes away
+	conn.hangUp() // the client goes away
 	if err := wait(t, done); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +299,7 @@ func TestBadFramesCloseWithTableCodes(t *testing.T) {
 			if good.isClosed() {
 				t.Fatal("good session closed")
 			}
-			close(good.peerClose)
+			good.hangUp()
 			_ = wait(t, goodDone)
 		})
 	}
@@ -325,7 +328,7 @@ func TestSlowConsumerClosed(t *testing.T) {
 		t.Fatalf("slow closes = %d", e.stats.SlowCloses.Load())
 	}
 	eventually(t, func() bool { return len(fast.messages(t)) == 20 }, "fast session gets all echoes")
-	close(fast.peerClose)
+	fast.hangUp()
 	_ = wait(t, fastDone)
 }
 
@@ -337,7 +340,7 @@ func TestPingOnClock(t *testing.T) {
 	eventually(t, func() bool { return conn.pings() == 1 }, "ping")
 	e.clock.Advance(9 * time.Second)
 	eventually(t, func() bool { return conn.pings() == 2 }, "second ping")
-	close(conn.peerClose)
+	conn.hangUp()
 	_ = wait(t, done)
 }
 

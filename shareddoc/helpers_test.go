@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,22 +19,32 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
 	code := m.Run()
 	if code == 0 {
-		// Goroutine-leak check: every test shut its registry down, so every actor and storage
-		// goroutine must be gone.
 		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > before {
+		for left := ourGoroutines(); len(left) > 0; left = ourGoroutines() {
 			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				fmt.Fprintf(os.Stderr, "goroutine leak: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines still run ysync code:\n%s\n", len(left), strings.Join(left, "\n\n"))
 				os.Exit(1)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	os.Exit(code)
+}
+
+// ourGoroutines returns the stacks of live goroutines running ysync code (other than the one
+// asking), so the leak check ignores the runtime's and the test framework's own.
+func ourGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "github.com/ysync/ysync/") && !strings.Contains(g, "TestMain") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // eventually polls cond until it holds or the deadline passes. Tests never sleep for a fixed
