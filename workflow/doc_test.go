@@ -347,9 +347,7 @@ func TestReadDocWrongShape(t *testing.T) {
 			corrupt(src)
 			doc := viaUpdate(t, src)
 			before := state(t, doc)
-			_, err := workflow.ReadDoc(doc)
-			t.Log(err)
-			if !errors.Is(err, workflow.ErrDeserialization) {
+			if _, err := workflow.ReadDoc(doc); !errors.Is(err, workflow.ErrDeserialization) {
 				t.Fatalf("ReadDoc = %v, want ErrDeserialization", err)
 			}
 			if !bytes.Equal(before, state(t, doc)) {

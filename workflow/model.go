@@ -108,8 +108,8 @@ type Edge struct {
 // Normalize fills in defaults the way the database and the editor expect them, so that a
 // workflow compares equal to what storing it gives back: a missing adaptor becomes
 // DefaultAdaptor, a cron trigger without a schedule gets DefaultCron, a webhook trigger has no
-// schedule, a missing condition type is "always", empty positions are nil, and blank optional
-// strings are nil.
+// schedule, a cron cursor pointing at a job the workflow no longer has is dropped, a missing
+// condition type is "always", empty positions are nil, and blank optional strings are nil.
 func (w *Workflow) Normalize() {
 	if len(w.Positions) == 0 {
 		w.Positions = nil
@@ -122,6 +122,10 @@ func (w *Workflow) Normalize() {
 		j.ProjectCredentialID = blankNil(j.ProjectCredentialID)
 		j.KeychainCredentialID = blankNil(j.KeychainCredentialID)
 	}
+	jobs := make(map[string]bool, len(w.Jobs))
+	for _, j := range w.Jobs {
+		jobs[j.ID] = true
+	}
 	for i := range w.Triggers {
 		t := &w.Triggers[i]
 		switch t.Type {
@@ -133,6 +137,10 @@ func (w *Workflow) Normalize() {
 			t.CronExpression = nil
 		}
 		t.CronCursorJobID = blankNil(t.CronCursorJobID)
+		if t.CronCursorJobID != nil && !jobs[*t.CronCursorJobID] {
+			// The job was removed: forget the cursor, as the table's ON DELETE SET NULL does.
+			t.CronCursorJobID = nil
+		}
 		t.WebhookReply = blankNil(t.WebhookReply)
 	}
 	for i := range w.Edges {

@@ -325,7 +325,8 @@ func getTx(ctx context.Context, tx pgx.Tx, id string, forUpdate bool) (*Workflow
 // writeChildren makes the children of w.ID in the tables equal to w's, given cur, what is
 // stored now. Deletions go first, edges before triggers before jobs, so that no foreign key
 // points at a removed row; inserts and updates go jobs, triggers, edges for the same reason.
-// Only rows that differ are written.
+// Only rows that differ are written. Inserted rows get created_at = now plus their index in
+// microseconds, so that Get (ordered by created_at) returns them in the order they were given.
 func writeChildren(ctx context.Context, tx pgx.Tx, w, cur *Workflow, now time.Time) error {
 	wantJobs := indexBy(w.Jobs, func(j Job) string { return j.ID })
 	wantTriggers := indexBy(w.Triggers, func(t Trigger) string { return t.ID })
@@ -367,7 +368,7 @@ func writeChildren(ctx context.Context, tx pgx.Tx, w, cur *Workflow, now time.Ti
 			tag, err := tx.Exec(ctx, `INSERT INTO jobs (id, workflow_id, name, body, adaptor,
 				project_credential_id, keychain_credential_id, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING`,
-				j.ID, w.ID, j.Name, j.Body, j.Adaptor, j.ProjectCredentialID, j.KeychainCredentialID, now)
+				j.ID, w.ID, j.Name, j.Body, j.Adaptor, j.ProjectCredentialID, j.KeychainCredentialID, order(now, i))
 			if err := insertErr(tag, err, fmt.Sprintf("jobs[%d]", i)); err != nil {
 				return err
 			}
@@ -389,7 +390,7 @@ func writeChildren(ctx context.Context, tx pgx.Tx, w, cur *Workflow, now time.Ti
 			tag, err := tx.Exec(ctx, `INSERT INTO triggers (id, workflow_id, type, enabled, cron_expression,
 				cron_cursor_job_id, webhook_reply, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING`,
-				t.ID, w.ID, t.Type, t.Enabled, t.CronExpression, t.CronCursorJobID, t.WebhookReply, now)
+				t.ID, w.ID, t.Type, t.Enabled, t.CronExpression, t.CronCursorJobID, t.WebhookReply, order(now, i))
 			if err := insertErr(tag, err, fmt.Sprintf("triggers[%d]", i)); err != nil {
 				return err
 			}
@@ -413,7 +414,7 @@ func writeChildren(ctx context.Context, tx pgx.Tx, w, cur *Workflow, now time.Ti
 				enabled, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (id) DO NOTHING`,
 				e.ID, w.ID, e.SourceJobID, e.SourceTriggerID, e.TargetJobID, e.ConditionType,
-				e.ConditionExpression, e.ConditionLabel, e.Enabled, now)
+				e.ConditionExpression, e.ConditionLabel, e.Enabled, order(now, i))
 			if err := insertErr(tag, err, fmt.Sprintf("edges[%d]", i)); err != nil {
 				return err
 			}
@@ -431,6 +432,8 @@ func writeChildren(ctx context.Context, tx pgx.Tx, w, cur *Workflow, now time.Ti
 	}
 	return nil
 }
+
+func order(now time.Time, i int) time.Time { return now.Add(time.Duration(i) * time.Microsecond) }
 
 // insertErr reports an INSERT ... ON CONFLICT (id) DO NOTHING that inserted nothing: the id
 // belongs to a row of another workflow.

@@ -29,6 +29,16 @@ func TestRepoCreateGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEqual(t, again, want)
+	for i := range in.Jobs { // creation order is kept
+		if again.Jobs[i].ID != in.Jobs[i].ID {
+			t.Fatalf("jobs come back in another order")
+		}
+	}
+	for i := range in.Edges {
+		if again.Edges[i].ID != in.Edges[i].ID {
+			t.Fatalf("edges come back in another order")
+		}
+	}
 	if vs, err := repo.SnapshotVersions(ctx, in.ID); err != nil || !slices.Equal(vs, []int{0}) {
 		t.Fatalf("snapshots after create = %v, %v; want [0]", vs, err)
 	}
@@ -97,6 +107,16 @@ func TestRepoReplace(t *testing.T) {
 	// Edit: rename a job, swap two names (deferred unique), drop a job (its edges and the cron
 	// cursor go with it), add a job and an edge, change the header.
 	next := orig.Clone()
+	// Put the cron cursor's job last, so that dropping it below also exercises the cursor being
+	// cleared.
+	cursor := *next.Triggers[slices.IndexFunc(next.Triggers, func(t workflow.Trigger) bool { return t.CronCursorJobID != nil })].CronCursorJobID
+	last := func(j workflow.Job) int {
+		if j.ID == cursor {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(next.Jobs, func(a, b workflow.Job) int { return last(a) - last(b) })
 	next.Name = "Renamed"
 	next.Concurrency = nil
 	next.EnableJobLogs = false
@@ -122,6 +142,11 @@ func TestRepoReplace(t *testing.T) {
 	want.Normalize()
 	want.LockVersion = 1
 	mustEqual(t, got, want)
+	for _, tr := range got.Triggers {
+		if tr.CronCursorJobID != nil {
+			t.Fatalf("cron cursor %s survived the removal of its job", *tr.CronCursorJobID)
+		}
+	}
 	if vs, _ := repo.SnapshotVersions(ctx, orig.ID); !slices.Equal(vs, []int{0, 1}) {
 		t.Fatalf("snapshots = %v, want [0 1]", vs)
 	}

@@ -76,9 +76,11 @@ func TestNormalizeDefaults(t *testing.T) {
 	w.Triggers[0].CronExpression = ptr("0 0 * * *")
 	w.Edges[2].ConditionType = ""
 	w.Positions = map[string]workflow.Position{}
+	w.Triggers[1].CronCursorJobID = ptr(workflow.NewID())
 	w.Normalize()
 	if w.Jobs[0].Adaptor != workflow.DefaultAdaptor || *w.Triggers[1].CronExpression != workflow.DefaultCron ||
-		w.Triggers[0].CronExpression != nil || w.Edges[2].ConditionType != workflow.ConditionAlways || w.Positions != nil {
+		w.Triggers[0].CronExpression != nil || w.Edges[2].ConditionType != workflow.ConditionAlways || w.Positions != nil ||
+		w.Triggers[1].CronCursorJobID != nil {
 		t.Fatalf("Normalize: %+v", w)
 	}
 	if errs := workflow.Validate(w); errs != nil {
