@@ -29,6 +29,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("ysync_store_appends_total", "counter", "Updates durably appended to the store.", ds.StoreAppends.Load())
 	metric("ysync_store_errors_total", "counter", "Failed store operations (load, append, checkpoint).", ds.StoreErrors.Load())
 
+	s.writeTrustMetrics(b)
+
 	const h = "ysync_store_append_duration_seconds"
 	fmt.Fprintf(b, "# HELP %s Latency of appending a batch of updates to the store.\n# TYPE %s histogram\n", h, h)
 	counts, sum := ds.StoreLatency.Snapshot()

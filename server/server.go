@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ysync/ysync/auth"
 	"github.com/ysync/ysync/session"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
@@ -48,6 +49,12 @@ type Config struct {
 	Clock shareddoc.Clock
 	// Hooks are passed to the document registry.
 	Hooks shareddoc.Hooks
+	// Authenticator checks the token of every WebSocket upgrade and admin API request
+	// (trust.go). Nil means no authentication: everyone may read and write every document and
+	// use the admin API.
+	Authenticator auth.Authenticator
+	// Limits bound what clients may do; zero fields mean the defaults (trust.go).
+	Limits Limits
 }
 
 // Server is the ysync HTTP server.
@@ -60,6 +67,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	http     *http.Server
 	started  time.Time
+	trust    *trustState // trust.go
 
 	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
 	ctx    context.Context
@@ -79,6 +87,7 @@ func New(cfg Config, st Store) *Server {
 	if cfg.Clock == nil {
 		cfg.Clock = shareddoc.RealClock()
 	}
+	cfg.Limits = cfg.Limits.withDefaults(cfg.ReadLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:   cfg,
@@ -90,14 +99,19 @@ func New(cfg Config, st Store) *Server {
 			Clock:       cfg.Clock,
 			IdleTimeout: cfg.IdleTimeout,
 			Hooks:       cfg.Hooks,
+
+			MaxDocBytes:           cfg.Limits.MaxDocBytes,
+			MaxPendingBytesPerDoc: cfg.Limits.MaxPendingBytesPerDoc,
+			MaxPendingBytes:       cfg.Limits.MaxPendingBytes,
 		}),
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  32 << 10,
 			WriteBufferSize: 32 << 10,
-			// Any Yjs front end may connect; authentication, when added, decides who may edit.
+			// Origins are checked before the upgrade (Limits.AllowedOrigins, trust.go).
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		started:  time.Now(),
+		trust:    newTrustState(cfg.Limits),
 		ctx:      ctx,
 		cancel:   cancel,
 		sessions: make(map[string]*session.Client),
@@ -120,10 +134,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
-	mux.HandleFunc("GET /api/rooms", s.handleRooms)
-	mux.HandleFunc("GET /api/rooms/{name...}", s.handleRoom)
-	mux.HandleFunc("GET /api/sessions", s.handleSessions)
-	mux.HandleFunc("DELETE /api/sessions/{id}", s.handleDeleteSession)
+	mux.HandleFunc("GET /api/rooms", s.requireAdmin(s.handleRooms))
+	mux.HandleFunc("GET /api/rooms/{name...}", s.requireAdmin(s.handleRoom))
+	mux.HandleFunc("GET /api/sessions", s.requireAdmin(s.handleSessions))
+	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	return mux
 }
 
@@ -190,14 +204,17 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.conns.Done()
 
+	adm, ok := s.admit(w, r, name)
+	if !ok {
+		return
+	}
+	defer adm.release()
+
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered the request
 	}
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		user = "anonymous"
-	}
+	user := adm.user(r.URL.Query().Get("user"))
 	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC()}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
@@ -207,6 +224,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		Clock:       s.cfg.Clock,
 		Logger:      s.log,
 		Stats:       &s.stats,
+		Trust:       adm.sessionTrust(),
 	})
 	s.mu.Lock()
 	s.sessions[info.ID] = c

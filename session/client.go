@@ -61,6 +61,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Stats receives the counters. Nil means a private, unread Stats.
 	Stats *Stats
+	// Trust is the session's permission, expiry and rate limits (limits.go). The zero value is
+	// a writable session without limits.
+	Trust Trust
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +100,7 @@ type Stats struct {
 	BytesOut     atomic.Int64
 	SlowCloses   atomic.Int64
 	BadDataClose atomic.Int64 // closes for malformed or unsupported input
+	Trust        TrustStats   // limits.go
 }
 
 // Client is one WebSocket connection attached to one document.
@@ -112,6 +116,7 @@ type Client struct {
 	queued int
 	closed bool
 	disc   Disconnect
+	ts     trustState // limits.go
 
 	wake       chan struct{} // capacity 1: something was queued
 	closing    chan struct{} // closed by close
@@ -224,10 +229,12 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	}
 	c.log.Debug("joined")
 	go c.writeLoop()
+	c.startWatch()
 	c.readLoop(ctx, doc)
 	close(c.readerDone)
 	doc.Leave(c.info.ID)
 	<-c.writerDone
+	c.stopWatch()
 	c.log.Debug("closed", "code", int(c.Disconnect().Code), "reason", c.Disconnect().Reason)
 	return nil
 }
@@ -246,6 +253,9 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 		extend()
 		c.cfg.Stats.MessagesIn.Add(1)
 		c.cfg.Stats.BytesIn.Add(int64(len(data)))
+		if !c.admit(ctx, len(data)) {
+			return
+		}
 		if mt != websocket.BinaryMessage {
 			c.badInput(DisconnectUnsupported, errors.New("text frame"))
 			return
@@ -258,6 +268,9 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 				c.badInput(DisconnectBadData, err)
 			}
 			return
+		}
+		if !c.screen(msg) {
+			continue
 		}
 		switch msg.Type {
 		case syncproto.TypeAuth:

@@ -50,10 +50,19 @@ var (
 	// 4401, 4403: not authenticated / not allowed; reconnecting cannot help.
 	DisconnectUnauthorized = Disconnect{Code: 4401, Reason: "unauthorized", Flush: true}
 	DisconnectForbidden    = Disconnect{Code: 4403, Reason: "forbidden", Flush: true}
+	// 4408: no sync handshake within the handshake timeout (not a Yjs client); permanent.
+	DisconnectHandshakeTimeout = Disconnect{Code: 4408, Reason: "handshake timeout"}
+	// 4429: over the message or byte rate for longer than the limiter allows; permanent, so a
+	// runaway client does not reconnect in a loop.
+	DisconnectFlood = Disconnect{Code: 4429, Reason: "too many messages"}
 	// 4409: terminated by an administrator (DELETE /api/sessions/{id}); permanent.
 	DisconnectTerminated = Disconnect{Code: 4409, Reason: "session terminated", Flush: true}
 	// 4508: the session fell behind its outbound budget; reconnect for a fresh sync.
 	DisconnectSlow = Disconnect{Code: 4508, Reason: "slow consumer", Reconnect: true}
+	// 1013: the document's storage is behind (the database is away) and its budget of unstored
+	// bytes is spent; the edit was not applied. y-websocket reconnects with backoff and sends it
+	// again with its sync.
+	DisconnectBacklog = Disconnect{Code: 1013, Reason: "try again later: storage backlog", Reconnect: true, Flush: true}
 )
 
 // ForReason maps a document's close reason to the table.
@@ -65,6 +74,8 @@ func ForReason(r shareddoc.CloseReason) Disconnect {
 		return DisconnectBadData
 	case shareddoc.CloseShutdown:
 		return DisconnectGoingAway
+	case shareddoc.CloseBacklog:
+		return DisconnectBacklog
 	}
 	return DisconnectInternal
 }

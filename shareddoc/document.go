@@ -56,7 +56,8 @@ type Doc struct {
 	unloadWanted bool
 	becameEmpty  bool
 	retryDelay   time.Duration
-	retryTimer   Timer // armed while a failed batch waits to be retried
+	retryTimer   Timer  // armed while a failed batch waits to be retried
+	budget       budget // pending bytes and size estimate (budget.go)
 	idleTimer    Timer
 	awTimer      Timer
 	exit         bool
@@ -212,6 +213,7 @@ func (d *Doc) run() {
 	defer func() {
 		d.r.forget(d)
 		d.r.stats.DocumentsLoaded.Add(-1)
+		d.releaseBudget()
 		close(d.done)
 	}()
 	if d.prev != nil {
@@ -233,6 +235,7 @@ func (d *Doc) run() {
 			c.run(d)
 		case res := <-d.results:
 			d.stored(res)
+			d.recountPending()
 		case res := <-d.compacts:
 			d.compacted(res)
 		case <-d.awTimer.C():
@@ -308,7 +311,7 @@ func (d *Doc) observe(update []byte, origin any, _ *crdt.Transaction) {
 	u := bytes.Clone(update)
 	frame := syncproto.EncodeUpdate(u)
 	d.broadcast(frame, nil)
-	d.pending = append(d.pending, pendingUpdate{update: u, frame: frame})
+	d.enqueue(pendingUpdate{update: u, frame: frame})
 }
 
 // safeApply applies an update, turning a panic in the CRDT code into an error: a hostile frame
@@ -474,6 +477,9 @@ func (c msgCmd) run(d *Doc) {
 }
 
 func (d *Doc) applyFromPeer(p *peer, update []byte) {
+	if !d.admitUpdate(p, update) {
+		return
+	}
 	if err := safeApply(d.ydoc, update, p); err != nil {
 		d.kick(p, CloseBadUpdate, err)
 		return
@@ -483,7 +489,7 @@ func (d *Doc) applyFromPeer(p *peer, update []byte) {
 	}
 	frame := syncproto.EncodeUpdate(update)
 	d.broadcast(frame, p)
-	d.pending = append(d.pending, pendingUpdate{update: update, frame: frame, origin: p.info.ID})
+	d.enqueue(pendingUpdate{update: update, frame: frame, origin: p.info.ID})
 }
 
 // --- peers -------------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ const (
 	CloseShutdown
 	// CloseInternal: the document failed (load error, storage given up).
 	CloseInternal
+	// CloseBacklog: the peer's update was refused because the unstored bytes of the document
+	// or the process are over budget (the store is away); it should retry later (budget.go).
+	CloseBacklog
 )
 
 func (r CloseReason) String() string {
@@ -62,6 +65,8 @@ func (r CloseReason) String() string {
 		return "shutdown"
 	case CloseInternal:
 		return "internal error"
+	case CloseBacklog:
+		return "storage backlog"
 	}
 	return "unknown"
 }

@@ -36,6 +36,14 @@ type Config struct {
 	// CompactAfter is how many updates a loaded document appends before it checkpoints itself
 	// (it always checkpoints when it unloads). Zero means 1000.
 	CompactAfter int
+	// MaxDocBytes bounds a document's encoded state: a peer's update that would take it past
+	// the bound is refused (permission-denied, ReasonTooLarge). Zero means unlimited.
+	MaxDocBytes int64
+	// MaxPendingBytesPerDoc and MaxPendingBytes bound the bytes of updates applied but not yet
+	// stored, per document and over all documents. A peer's update that would pass either is
+	// refused and the peer closed with CloseBacklog (it retries). Zero means unlimited.
+	MaxPendingBytesPerDoc int64
+	MaxPendingBytes       int64
 }
 
 // Registry finds, creates and unloads documents. Its mutex guards only the name → document map

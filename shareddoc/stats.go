@@ -20,6 +20,13 @@ type Stats struct {
 	SlowCloses atomic.Int64
 	// BadUpdateCloses counts peers closed for an update or awareness message that did not apply.
 	BadUpdateCloses atomic.Int64
+	// PendingBytes is the size of the updates applied but not yet stored, over all documents
+	// (budget.go).
+	PendingBytes atomic.Int64
+	// BacklogCloses counts peers closed because their update would pass a pending-bytes budget.
+	BacklogCloses atomic.Int64
+	// TooLargeRefusals counts updates refused because the document would pass MaxDocBytes.
+	TooLargeRefusals atomic.Int64
 }
 
 // LatencyBuckets are the upper bounds, in seconds, of Histogram's buckets.

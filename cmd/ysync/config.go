@@ -25,6 +25,7 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+	Trust           trustConfig // trust.go: authentication and limits
 }
 
 // envName is the environment variable of a flag: YSYNC_ + upper case, dashes as underscores.
@@ -72,6 +73,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline for a graceful shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	addTrustFlags(fs, &c.Trust)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ysync serve [flags]\n\nEvery flag can also be set as YSYNC_<FLAG> (dashes as underscores).\n\nflags:")
 		fs.PrintDefaults()
@@ -93,6 +95,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("%w: --log-format must be text or json", errUsage)
+	}
+	if err := c.Trust.validate(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

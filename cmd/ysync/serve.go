@@ -24,7 +24,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	log.Info("effective config",
+	log.Info("effective config", append([]any{
 		"addr", cfg.Addr,
 		"database_url", maskURL(cfg.DatabaseURL),
 		"auto_migrate", cfg.AutoMigrate,
@@ -34,7 +34,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"shutdown_timeout", cfg.ShutdownTimeout,
 		"log_level", cfg.LogLevel,
 		"log_format", cfg.LogFormat,
-	)
+	}, cfg.Trust.logAttrs()...)...)
+	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
+	if err != nil {
+		return err
+	}
 
 	var st closableStore
 	if cfg.DatabaseURL == "" {
@@ -67,6 +71,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ReadLimit:   cfg.ReadLimit,
 		QueueBudget: cfg.QueueBudget,
 		Logger:      log,
+
+		Authenticator: authn,
+		Limits:        lim,
 	}, st)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ysync/ysync/auth"
+	"github.com/ysync/ysync/limits"
+	"github.com/ysync/ysync/server"
+)
+
+// trustConfig is the authentication and limits part of `ysync serve`'s configuration.
+type trustConfig struct {
+	HS256Secret    string
+	PublicKeysFile string
+	Issuer         string
+	Audience       string
+	AllowedOrigins string
+
+	MaxDocBytes           int64
+	MaxPendingBytesPerDoc int64
+	MaxPendingBytes       int64
+	MessageRate           float64
+	MessageBurst          float64
+	ByteRate              float64
+	ByteBurst             float64
+	MaxThrottle           time.Duration
+	MaxConnsPerDoc        int
+	MaxConns              int
+	HandshakeTimeout      time.Duration
+	AuthTimeout           time.Duration
+}
+
+func addTrustFlags(fs *flag.FlagSet, c *trustConfig) {
+	fs.StringVar(&c.HS256Secret, "auth-hs256-secret", "", "shared secret (>= 32 bytes) enabling HS256 tokens; prefer YSYNC_AUTH_HS256_SECRET (flags show in ps)")
+	fs.StringVar(&c.PublicKeysFile, "auth-public-keys", "", "PEM file of RSA (RS256) and/or P-256 (ES256) public keys enabling those tokens")
+	fs.StringVar(&c.Issuer, "auth-issuer", "", "required token iss, when set")
+	fs.StringVar(&c.Audience, "auth-audience", "", "required token aud, when set")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated Origin allow-list of browser upgrades (https://app.example.com, https://*.example.com, *); empty: any origin")
+	fs.Int64Var(&c.MaxDocBytes, "max-document-bytes", server.DefaultMaxDocBytes, "largest encoded document; an update that would pass it is refused (permission-denied) (-1: unlimited)")
+	fs.Int64Var(&c.MaxPendingBytesPerDoc, "max-pending-bytes-per-doc", server.DefaultMaxPendingBytesPerDoc, "unstored update bytes one document may hold while the database is away; past it new updates are refused with close 1013 (-1: unlimited)")
+	fs.Int64Var(&c.MaxPendingBytes, "max-pending-bytes", server.DefaultMaxPendingBytes, "unstored update bytes over all documents (-1: unlimited)")
+	fs.Float64Var(&c.MessageRate, "conn-message-rate", server.DefaultMessageRate, "messages per second one connection may send (-1: unlimited)")
+	fs.Float64Var(&c.MessageBurst, "conn-message-burst", server.DefaultMessageBurst, "message burst of one connection")
+	fs.Float64Var(&c.ByteRate, "conn-byte-rate", server.DefaultByteRate, "bytes per second one connection may send (-1: unlimited)")
+	fs.Float64Var(&c.ByteBurst, "conn-byte-burst", 0, "byte burst of one connection (0: the read limit)")
+	fs.DurationVar(&c.MaxThrottle, "max-throttle", server.DefaultMaxThrottle, "longest a connection may be held back by the rates without a break before it is closed with 4429")
+	fs.IntVar(&c.MaxConnsPerDoc, "max-conns-per-doc", server.DefaultMaxConnsPerDoc, "WebSocket connections per document; more are refused with 503 (-1: unlimited)")
+	fs.IntVar(&c.MaxConns, "max-conns", server.DefaultMaxConns, "WebSocket connections per process; more are refused with 503 (-1: unlimited)")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "close a connection (4408) that has not sent its first sync message within this time")
+	fs.DurationVar(&c.AuthTimeout, "auth-timeout", server.DefaultAuthTimeout, "longest one token check may take; slower counts as unauthorized")
+}
+
+func (c trustConfig) origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (c trustConfig) validate() error {
+	if err := limits.ValidateOriginPatterns(c.origins()); err != nil {
+		return fmt.Errorf("%w: --allowed-origins: %w", errUsage, err)
+	}
+	if c.MaxThrottle < 0 || c.HandshakeTimeout < 0 || c.AuthTimeout < 0 || c.MessageBurst < 0 || c.ByteBurst < 0 {
+		return fmt.Errorf("%w: --max-throttle, --handshake-timeout, --auth-timeout and the bursts must be >= 0", errUsage)
+	}
+	return nil
+}
+
+// authEnabled reports whether any --auth-* key is configured.
+func (c trustConfig) authEnabled() bool { return c.HS256Secret != "" || c.PublicKeysFile != "" }
+
+// authenticator builds the JWT authenticator, or nil (open server) without keys.
+func (c trustConfig) authenticator() (*auth.JWT, error) {
+	if !c.authEnabled() {
+		return nil, nil
+	}
+	var pem []byte
+	if c.PublicKeysFile != "" {
+		b, err := os.ReadFile(c.PublicKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("--auth-public-keys: %w", err)
+		}
+		pem = b
+	}
+	j, err := auth.NewJWT(auth.JWTConfig{
+		HS256Secret:   []byte(c.HS256Secret),
+		PublicKeysPEM: pem,
+		Issuer:        c.Issuer,
+		Audience:      c.Audience,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authentication: %w", err)
+	}
+	return j, nil
+}
+
+func (c trustConfig) limits() server.Limits {
+	// The flags' -1 ("unlimited") is server.Limits' negative; their 0 would mean "default" there,
+	// which for a rate is what an operator typing 0 least expects, so 0 also means unlimited.
+	unl := func(v float64) float64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	return server.Limits{
+		MaxDocBytes:           c.MaxDocBytes,
+		MaxPendingBytesPerDoc: c.MaxPendingBytesPerDoc,
+		MaxPendingBytes:       c.MaxPendingBytes,
+		MessageRate:           unl(c.MessageRate),
+		MessageBurst:          c.MessageBurst,
+		ByteRate:              unl(c.ByteRate),
+		ByteBurst:             c.ByteBurst,
+		MaxThrottle:           c.MaxThrottle,
+		MaxConnsPerDoc:        c.MaxConnsPerDoc,
+		MaxConns:              c.MaxConns,
+		AllowedOrigins:        c.origins(),
+		HandshakeTimeout:      c.HandshakeTimeout,
+		AuthTimeout:           c.AuthTimeout,
+	}
+}
+
+// logAttrs is the trust part of the effective configuration; the secret is never shown.
+func (c trustConfig) logAttrs() []any {
+	secret := "unset"
+	if c.HS256Secret != "" {
+		secret = fmt.Sprintf("set (%d bytes)", len(c.HS256Secret))
+	}
+	return []any{
+		"auth", c.authEnabled(),
+		"auth_hs256_secret", secret,
+		"auth_public_keys", c.PublicKeysFile,
+		"auth_issuer", c.Issuer,
+		"auth_audience", c.Audience,
+		"allowed_origins", c.AllowedOrigins,
+		"max_document_bytes", c.MaxDocBytes,
+		"max_pending_bytes_per_doc", c.MaxPendingBytesPerDoc,
+		"max_pending_bytes", c.MaxPendingBytes,
+		"conn_message_rate", c.MessageRate,
+		"conn_message_burst", c.MessageBurst,
+		"conn_byte_rate", c.ByteRate,
+		"conn_byte_burst", c.ByteBurst,
+		"max_throttle", c.MaxThrottle,
+		"max_conns_per_doc", c.MaxConnsPerDoc,
+		"max_conns", c.MaxConns,
+		"handshake_timeout", c.HandshakeTimeout,
+		"auth_timeout", c.AuthTimeout,
+	}
+}
+
+// setupTrust builds the authenticator and limits for server.Config, and says loudly when the
+// server runs without authentication.
+func setupTrust(c trustConfig, log *slog.Logger, stderr io.Writer) (auth.Authenticator, server.Limits, error) {
+	j, err := c.authenticator()
+	if err != nil {
+		return nil, server.Limits{}, err
+	}
+	if j == nil {
+		log.Warn("NO AUTHENTICATION CONFIGURED: anyone who can reach this server may read and write every document and use the admin API. Set --auth-hs256-secret (YSYNC_AUTH_HS256_SECRET) or --auth-public-keys; see docs/auth.md.")
+		fmt.Fprintln(stderr, "WARNING: no authentication: every document and the admin API are open (set --auth-hs256-secret or --auth-public-keys)")
+		return nil, c.limits(), nil
+	}
+	log.Info("authentication on", "algorithms", j.Algorithms(), "issuer", c.Issuer, "audience", c.Audience)
+	return j, c.limits(), nil
+}

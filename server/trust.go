@@ -1,0 +1,308 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/ysync/ysync/auth"
+	"github.com/ysync/ysync/limits"
+	"github.com/ysync/ysync/session"
+)
+
+// Defaults of Limits. See docs/auth.md for what each does when hit.
+const (
+	DefaultMaxDocBytes           = 64 << 20
+	DefaultMaxPendingBytesPerDoc = 64 << 20
+	DefaultMaxPendingBytes       = 512 << 20
+	DefaultMessageRate           = 200
+	DefaultMessageBurst          = 2 * DefaultMessageRate
+	DefaultByteRate              = 8 << 20
+	DefaultMaxThrottle           = 5 * time.Second
+	DefaultMaxConnsPerDoc        = 1000
+	DefaultMaxConns              = 10000
+	DefaultHandshakeTimeout      = 10 * time.Second
+	DefaultAuthTimeout           = 10 * time.Second
+)
+
+// Limits bound what clients may do. For every numeric field zero means the default and a negative
+// value means unlimited (or, for durations, no timeout).
+type Limits struct {
+	// MaxDocBytes bounds a document's encoded state; an update that would pass it is refused
+	// with a permission-denied auth message (reason "document too large"). Default 64 MiB.
+	MaxDocBytes int64
+	// MaxPendingBytesPerDoc and MaxPendingBytes bound the updates held in memory while the store
+	// is behind (per document, per process); past them a new update is refused and its sender
+	// closed with 1013 (it reconnects and sends it again). Defaults 64 MiB and 512 MiB.
+	MaxPendingBytesPerDoc int64
+	MaxPendingBytes       int64
+	// MessageRate and MessageBurst: frames per second one connection may send. Defaults 200/s,
+	// burst 400.
+	MessageRate  float64
+	MessageBurst float64
+	// ByteRate and ByteBurst: bytes per second one connection may send. Defaults 8 MiB/s, burst
+	// the read limit (one largest message).
+	ByteRate  float64
+	ByteBurst float64
+	// MaxThrottle is the longest a connection may be held back by the rates without a break
+	// before it is closed with 4429. Default 5 s.
+	MaxThrottle time.Duration
+	// MaxConnsPerDoc and MaxConns bound WebSocket connections per document and per process; an
+	// upgrade over either is answered 503. Defaults 1000 and 10000.
+	MaxConnsPerDoc int
+	MaxConns       int
+	// AllowedOrigins is the Origin allow-list of browser upgrades (limits.OriginAllowed); empty
+	// allows any origin. An upgrade from another origin is answered 403.
+	AllowedOrigins []string
+	// HandshakeTimeout closes a connection that has not sent its first sync message this long
+	// after the upgrade (4408). Default 10 s.
+	HandshakeTimeout time.Duration
+	// AuthTimeout bounds one call of the Authenticator; a timeout counts as unauthenticated
+	// (401). Default 10 s.
+	AuthTimeout time.Duration
+}
+
+func orDefault[T int | int64 | float64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// withDefaults returns l with defaults filled in and "unlimited" (negative) as zero.
+func (l Limits) withDefaults(readLimit int64) Limits {
+	if readLimit <= 0 {
+		readLimit = session.DefaultReadLimit
+	}
+	l.MaxDocBytes = orDefault(l.MaxDocBytes, DefaultMaxDocBytes)
+	l.MaxPendingBytesPerDoc = orDefault(l.MaxPendingBytesPerDoc, DefaultMaxPendingBytesPerDoc)
+	l.MaxPendingBytes = orDefault(l.MaxPendingBytes, DefaultMaxPendingBytes)
+	l.MessageRate = orDefault(l.MessageRate, DefaultMessageRate)
+	l.MessageBurst = orDefault(l.MessageBurst, 2*l.MessageRate)
+	l.ByteRate = orDefault(l.ByteRate, DefaultByteRate)
+	l.ByteBurst = orDefault(l.ByteBurst, float64(readLimit))
+	l.MaxThrottle = orDefault(l.MaxThrottle, DefaultMaxThrottle)
+	l.MaxConnsPerDoc = orDefault(l.MaxConnsPerDoc, DefaultMaxConnsPerDoc)
+	l.MaxConns = orDefault(l.MaxConns, DefaultMaxConns)
+	l.HandshakeTimeout = orDefault(l.HandshakeTimeout, DefaultHandshakeTimeout)
+	l.AuthTimeout = orDefault(l.AuthTimeout, DefaultAuthTimeout)
+	return l
+}
+
+// trustState is the server's part of authentication and limits.
+type trustState struct {
+	conns *limits.Counter
+
+	refusedUnauthorized atomic.Int64 // 401 on upgrade
+	refusedForbidden    atomic.Int64 // 403 on upgrade (permission none)
+	refusedOrigin       atomic.Int64 // 403 on upgrade (origin)
+	refusedConns        atomic.Int64 // 503 on upgrade (connection limits)
+	refusedAdmin        atomic.Int64 // 401/403 on the admin API
+	authErrors          atomic.Int64 // the authenticator itself failed (503)
+}
+
+func newTrustState(l Limits) *trustState {
+	return &trustState{conns: limits.NewCounter(l.MaxConnsPerDoc, l.MaxConns)}
+}
+
+// Open reports whether the server runs without authentication (no Config.Authenticator):
+// everyone may read and write every document and use the admin API.
+func (s *Server) Open() bool { return s.cfg.Authenticator == nil }
+
+// authenticate returns the principal of r's token. Without an authenticator everyone is
+// auth.Anonymous (write everywhere).
+func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
+	if s.cfg.Authenticator == nil {
+		return auth.Anonymous.Authenticate(r.Context(), "")
+	}
+	token := auth.TokenFromRequest(r)
+	if token == "" {
+		return nil, auth.ErrNoToken
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.AuthTimeout)
+	defer cancel()
+	p, err := s.cfg.Authenticator.Authenticate(ctx, token)
+	if err == nil && p == nil {
+		err = fmt.Errorf("%w: authenticator returned no principal", auth.ErrInvalidToken)
+	}
+	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
+		// A slow authenticator: treated as unauthenticated rather than holding the request.
+		err = fmt.Errorf("%w: authentication timed out: %w", auth.ErrInvalidToken, err)
+	}
+	return p, err
+}
+
+// authFailed answers a request whose authentication failed: 401 for the client's token (none,
+// invalid, expired), 503 for an authenticator that failed by itself.
+func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrExpired):
+		s.log.Info("unauthorized", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ysync"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+	default:
+		s.trust.authErrors.Add(1)
+		s.log.Error("authenticator failed", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "authentication unavailable")
+	}
+}
+
+// admission is what the checks before an upgrade decided.
+type admission struct {
+	s         *Server
+	doc       string
+	principal *auth.Principal
+	perm      auth.Permission
+}
+
+// admit runs every check of a WebSocket upgrade request before upgrading, answering with plain
+// HTTP when one fails: origin (403), token (401), permission on the document (403), connection
+// limits (503). On success the caller must call release when the connection ends.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, doc string) (*admission, bool) {
+	if origin := r.Header.Get("Origin"); !limits.OriginAllowed(origin, s.cfg.Limits.AllowedOrigins) {
+		s.trust.refusedOrigin.Add(1)
+		s.log.Info("upgrade refused: origin not allowed", "origin", origin, "doc", doc, "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "origin not allowed")
+		return nil, false
+	}
+	p, err := s.authenticate(r)
+	if err != nil {
+		if errors.Is(err, auth.ErrNoToken) || errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrExpired) {
+			s.trust.refusedUnauthorized.Add(1)
+		}
+		s.authFailed(w, r, err)
+		return nil, false
+	}
+	perm := p.Permission(doc)
+	if perm < auth.Read {
+		s.trust.refusedForbidden.Add(1)
+		s.log.Info("upgrade refused: no permission on the document", "doc", doc, "user", p.UserID, "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "forbidden")
+		return nil, false
+	}
+	if !s.trust.conns.TryAcquire(doc) {
+		s.trust.refusedConns.Add(1)
+		s.log.Warn("upgrade refused: too many connections", "doc", doc, "doc_conns", s.trust.conns.Count(doc), "conns", s.trust.conns.Total())
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "too many connections")
+		return nil, false
+	}
+	return &admission{s: s, doc: doc, principal: p, perm: perm}, true
+}
+
+func (a *admission) release() { a.s.trust.conns.Release(a.doc) }
+
+// user is the name the session shows in logs and the admin API: the token's subject, or, on an
+// open server, the ?user= label (default "anonymous").
+func (a *admission) user(label string) string {
+	if !a.s.Open() {
+		return a.principal.UserID
+	}
+	if label == "" {
+		return "anonymous"
+	}
+	return label
+}
+
+// sessionTrust is the session's side of the admission: permission, expiry, rate limits.
+func (a *admission) sessionTrust() session.Trust {
+	l := a.s.cfg.Limits
+	return session.Trust{
+		Permission:       a.perm.String(),
+		ReadOnly:         a.perm < auth.Write,
+		ExpiresAt:        a.principal.ExpiresAt,
+		Limiter:          limits.NewConnLimiter(l.MessageRate, l.ByteRate, l.MessageBurst, l.ByteBurst, l.MaxThrottle, a.s.cfg.Clock.Now()),
+		HandshakeTimeout: l.HandshakeTimeout,
+	}
+}
+
+// requireAdmin wraps an admin endpoint: without authentication configured it is open; otherwise
+// the request needs a token of an admin principal (401 without a valid token, 403 for others).
+func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.Open() {
+			h(w, r)
+			return
+		}
+		p, err := s.authenticate(r)
+		if err != nil {
+			s.trust.refusedAdmin.Add(1)
+			s.authFailed(w, r, err)
+			return
+		}
+		if !p.Admin {
+			s.trust.refusedAdmin.Add(1)
+			s.log.Info("admin endpoint refused", "path", r.URL.Path, "user", p.UserID)
+			writeError(w, http.StatusForbidden, "admin token required")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// authorizeDoc checks that the request's principal has at least need on doc, answering 401/403
+// itself when not. For HTTP endpoints acting on one document (save, reset).
+func (s *Server) authorizeDoc(w http.ResponseWriter, r *http.Request, doc string, need auth.Permission) (*auth.Principal, bool) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		s.authFailed(w, r, err)
+		return nil, false
+	}
+	if p.Permission(doc) < need {
+		writeError(w, http.StatusForbidden, "forbidden")
+		return nil, false
+	}
+	return p, true
+}
+
+// RedactURL returns u's string form with the value of a token query parameter masked, for logs.
+func RedactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	if q := c.Query(); q.Has("token") {
+		q.Set("token", "xxxxx")
+		c.RawQuery = q.Encode()
+	}
+	return c.String()
+}
+
+// writeTrustMetrics adds the counters of authentication and limits to /metrics.
+func (s *Server) writeTrustMetrics(b io.Writer) {
+	metric := func(name, typ, help string, v int64) {
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
+	}
+	labeled := func(name, help, label string, vals map[string]int64, order []string) {
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+		for _, k := range order {
+			fmt.Fprintf(b, "%s{%s=%q} %d\n", name, label, k, vals[k])
+		}
+	}
+	t, ts, ds := s.trust, &s.stats.Trust, s.reg.Stats()
+	labeled("ysync_upgrades_refused_total", "WebSocket upgrades refused before upgrading, by reason.", "reason",
+		map[string]int64{
+			"unauthorized": t.refusedUnauthorized.Load(), "forbidden": t.refusedForbidden.Load(),
+			"origin": t.refusedOrigin.Load(), "too_many_connections": t.refusedConns.Load(),
+		}, []string{"unauthorized", "forbidden", "origin", "too_many_connections"})
+	metric("ysync_admin_refused_total", "counter", "Admin API requests refused (401/403).", t.refusedAdmin.Load())
+	metric("ysync_authenticator_errors_total", "counter", "Failures of the authenticator itself (answered 503).", t.authErrors.Load())
+	metric("ysync_throttled_frames_total", "counter", "Frames held back by the per-connection rate limit.", ts.ThrottledFrames.Load())
+	metric("ysync_rate_limit_closes_total", "counter", "Connections closed with 4429 for exceeding the rate limit.", ts.RateLimitCloses.Load())
+	metric("ysync_read_only_denied_total", "counter", "Edits of read-only sessions refused with permission-denied.", ts.DeniedWrites.Load())
+	metric("ysync_expired_closes_total", "counter", "Connections closed with 4401 when their token expired.", ts.ExpiredCloses.Load())
+	metric("ysync_handshake_timeouts_total", "counter", "Connections closed with 4408 for not starting the sync handshake.", ts.HandshakeTimeouts.Load())
+	metric("ysync_document_too_large_total", "counter", "Updates refused because the document would exceed the maximum size.", ds.TooLargeRefusals.Load())
+	metric("ysync_storage_backlog_closes_total", "counter", "Connections closed with 1013 because unstored updates are over budget.", ds.BacklogCloses.Load())
+	metric("ysync_pending_store_bytes", "gauge", "Bytes of updates applied but not yet stored.", ds.PendingBytes.Load())
+	metric("ysync_connections_limit_held", "gauge", "Connections counted against the connection limits.", int64(t.conns.Total()))
+}

@@ -1,0 +1,203 @@
+package session
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/ysync/ysync/crdt/encoding"
+	"github.com/ysync/ysync/crdt/syncproto"
+)
+
+// ReasonReadOnly is the reason of the permission-denied auth message a read-only session gets for
+// an edit the server did not apply.
+const ReasonReadOnly = "read-only"
+
+// FrameLimiter paces the frames one connection sends (*limits.ConnLimiter implements it). Admit
+// accounts for one frame at now and returns how long the reader must wait before handling it, or
+// ok=false when the connection is flooding and must be closed.
+type FrameLimiter interface {
+	Admit(frameBytes int, now time.Time) (wait time.Duration, ok bool)
+}
+
+// Trust is what the server decided about a connection before upgrading it: what it may do, until
+// when, and how fast. The zero value is a writable session without limits or expiry.
+type Trust struct {
+	// Permission is the session's permission on its document as a label ("read", "write",
+	// "admin"), for the RPC layer and logs. Empty means "write".
+	Permission string
+	// ReadOnly sessions sync and take part in awareness, but their SyncStep2 and Update frames
+	// are never applied: an Update is answered with a permission-denied auth message
+	// (ReasonReadOnly), a SyncStep2 (the client's reply to the server's SyncStep1, carrying its
+	// own state) is dropped, and denied too when it carries new structs. The session stays open.
+	ReadOnly bool
+	// ExpiresAt is when the session's credentials stop being valid: the session is closed then
+	// with 4401 and CanWrite reports false from that moment. Zero means never.
+	ExpiresAt time.Time
+	// Limiter paces inbound frames (message and byte rates). Nil admits everything.
+	Limiter FrameLimiter
+	// HandshakeTimeout closes a session that has not sent a sync message (y-websocket sends
+	// SyncStep1 as soon as the socket opens) within this time of joining: 4408. Zero means none.
+	HandshakeTimeout time.Duration
+}
+
+// TrustStats count what the trust checks did, for /metrics.
+type TrustStats struct {
+	ThrottledFrames   atomic.Int64 // frames the reader held back for the rate limit
+	RateLimitCloses   atomic.Int64 // 4429
+	DeniedWrites      atomic.Int64 // read-only edits answered with permission-denied
+	ExpiredCloses     atomic.Int64 // 4401 when the token expired
+	HandshakeTimeouts atomic.Int64 // 4408
+}
+
+// trustState is the per-session state of the trust checks.
+type trustState struct {
+	synced    atomic.Bool   // a sync message arrived: the handshake is done
+	watchDone chan struct{} // closed when the watcher ended; nil when it never started
+}
+
+// Permission returns the session's permission label ("read", "write" or "admin").
+func (c *Client) Permission() string {
+	switch {
+	case c.cfg.Trust.Permission != "":
+		return c.cfg.Trust.Permission
+	case c.cfg.Trust.ReadOnly:
+		return "read"
+	}
+	return "write"
+}
+
+// CanWrite reports whether the session may change its document now: it is not read-only and its
+// credentials have not expired. The RPC layer calls it on every save and reset, so an expired
+// token stops writing even in the moment before the session is closed.
+func (c *Client) CanWrite() bool {
+	if c.cfg.Trust.ReadOnly {
+		return false
+	}
+	exp := c.cfg.Trust.ExpiresAt
+	return exp.IsZero() || c.cfg.Clock.Now().Before(exp)
+}
+
+// admit applies the rate limit to one inbound frame: it waits as long as the limiter says (the
+// socket is not read meanwhile, so TCP pushes back on the client) and reports false when the
+// connection was closed instead (flooding: 4429; or the session ended while waiting).
+func (c *Client) admit(ctx context.Context, n int) bool {
+	lim := c.cfg.Trust.Limiter
+	if lim == nil {
+		return true
+	}
+	wait, ok := lim.Admit(n, c.cfg.Clock.Now())
+	if !ok {
+		c.cfg.Stats.Trust.RateLimitCloses.Add(1)
+		c.log.Warn("closing: over the rate limit for too long", "frame_bytes", n)
+		c.close(DisconnectFlood)
+		return false
+	}
+	if wait <= 0 {
+		return true
+	}
+	c.cfg.Stats.Trust.ThrottledFrames.Add(1)
+	t := c.cfg.Clock.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-c.closing:
+		return false
+	case <-ctx.Done():
+		c.close(DisconnectGoingAway)
+		return false
+	}
+}
+
+// screen runs on the reader for every decoded message before it goes to the document. It
+// reports false for a message that must not reach the document: a read-only session's edit,
+// answered with a permission-denied auth message.
+func (c *Client) screen(msg syncproto.Message) bool {
+	if msg.Type == syncproto.TypeSync {
+		c.ts.synced.Store(true)
+	}
+	if !c.cfg.Trust.ReadOnly || msg.Type != syncproto.TypeSync {
+		return true
+	}
+	switch msg.SyncType {
+	case syncproto.SyncUpdate:
+		c.denyWrite()
+		return false
+	case syncproto.SyncStep2:
+		// The reply to the server's SyncStep1 always comes (with the client's delete set even
+		// when it has nothing new); only one carrying structs is an edit worth telling about.
+		if hasStructs(msg.Payload) {
+			c.denyWrite()
+		}
+		return false
+	}
+	return true
+}
+
+func (c *Client) denyWrite() {
+	c.cfg.Stats.Trust.DeniedWrites.Add(1)
+	c.log.Debug("read-only session: edit refused")
+	c.Send(syncproto.EncodePermissionDenied(ReasonReadOnly))
+}
+
+// hasStructs reports whether a V1 update carries structs (its first varuint counts the clients
+// with structs). Undecodable means yes: it is refused either way.
+func hasStructs(update []byte) bool {
+	d := encoding.NewDecoder(update)
+	n := d.ReadVarUint()
+	return d.Err() != nil || n > 0
+}
+
+// startWatch starts the goroutine that closes the session when its credentials expire or when
+// the handshake does not come in time. It ends when the session closes; stopWatch waits for it.
+func (c *Client) startWatch() {
+	exp, hs := c.cfg.Trust.ExpiresAt, c.cfg.Trust.HandshakeTimeout
+	if exp.IsZero() && hs <= 0 {
+		return
+	}
+	c.ts.watchDone = make(chan struct{})
+	var timers []interface{ Stop() bool }
+	var expC, hsC <-chan time.Time
+	if !exp.IsZero() {
+		t := c.cfg.Clock.NewTimer(max(exp.Sub(c.cfg.Clock.Now()), 0))
+		timers, expC = append(timers, t), t.C()
+	}
+	if hs > 0 {
+		t := c.cfg.Clock.NewTimer(hs)
+		timers, hsC = append(timers, t), t.C()
+	}
+	go func() {
+		defer close(c.ts.watchDone)
+		defer func() {
+			for _, t := range timers {
+				t.Stop()
+			}
+		}()
+		for {
+			select {
+			case <-expC:
+				c.cfg.Stats.Trust.ExpiredCloses.Add(1)
+				c.log.Info("closing: credentials expired")
+				c.close(DisconnectUnauthorized)
+				return
+			case <-hsC:
+				hsC = nil
+				if !c.ts.synced.Load() {
+					c.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
+					c.log.Info("closing: no sync handshake in time", "timeout", hs)
+					c.close(DisconnectHandshakeTimeout)
+					return
+				}
+			case <-c.closing:
+				return
+			}
+		}
+	}()
+}
+
+func (c *Client) stopWatch() {
+	if c.ts.watchDone != nil {
+		<-c.ts.watchDone
+	}
+}
