@@ -8,8 +8,8 @@
 // per process: one reader goroutine per connection, one scheduler goroutine and a few workers
 // that make the edits. Every client speaks the y-websocket protocol for real: it sends SyncStep1,
 // answers the server's SyncStep1 with SyncStep2, keeps its own crdt.Doc and applies every update
-// it receives. An edit pushes {c: client, n: seq, t: unix µs} onto the shared Y.Array "log" and
-// sends the update. Client i edits under Yjs client id i+1, one clock tick per edit, so a
+// it receives. An edit inserts the token "<client>:<seq>:<unix µs>" at the front of the shared Y.Array
+// "log" and sends the update. Client i edits under Yjs client id i+1, one clock tick per edit, so a
 // receiver knows edits [a, b) of client i became visible when its state vector for i+1 moves from
 // a to b; the generator then credits those deliveries in a shared ledger that holds each edit's
 // send time and the number of other clients still owing it.
@@ -27,6 +27,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -50,6 +52,20 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if opts.cpuProfile != "" {
+		f, err := os.Create(opts.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	cfg.heapProfile = opts.memProfile
+	// The generator keeps 1000 small documents and churns through many short-lived buffers;
+	// fewer collections leave more of the shared CPUs to the server under test.
+	debug.SetGCPercent(400)
 	rep, err := run(ctx, cfg)
 	if err != nil {
 		return err
@@ -84,6 +100,8 @@ type options struct {
 	jsonOut    string
 	name       string
 	failOnLoss bool
+	cpuProfile string
+	memProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, options, error) {
@@ -108,6 +126,8 @@ func parseFlags(args []string, stderr io.Writer) (config, options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", "also write the report as JSON to this file (-: stdout, text goes to stderr)")
 	fs.StringVar(&o.name, "name", "", "label stored in the JSON report")
 	fs.BoolVar(&o.failOnLoss, "fail-on-loss", false, "exit 1 when any delivery was lost")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile here")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write the generator's heap profile here (taken at the end of the measured window)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ysync-load [flags]\n       ysync-load compare NAME=a.json[,b.json...] NAME2=c.json[,...]\n\nflags:")

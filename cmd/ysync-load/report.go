@@ -167,7 +167,7 @@ func writeText(w io.Writer, rep *report) {
 		ms(rep.PerDelivery.P50), ms(rep.PerDelivery.P99), ms(rep.PerDelivery.Max))
 	fmt.Fprintf(w, "LOST: %d deliveries (%d edits) of %d owed after %.1fs drain; unexpected credits %d\n",
 		rep.LostDeliveries, rep.LostEdits, rep.ExpectedAll, rep.DrainS, rep.UnexpectedCredit)
-	fmt.Fprintf(w, "content: %d documents checked (one client each: every {c, n} exactly once), %d errors\n", rep.ContentChecked, rep.ContentErrors)
+	fmt.Fprintf(w, "content: %d documents checked (one client each: every client:seq token exactly once), %d errors\n", rep.ContentChecked, rep.ContentErrors)
 	fmt.Fprintf(w, "generator: %.2f CPU s in window = %.2f cores of %d (GOMAXPROCS %d); %.1f CPU s total; sched lag p99 %s max %s; RSS %d KiB\n",
 		rep.GenCPUMeasureS, rep.GenCoresMeasure, runtime.NumCPU(), c.GOMAXPROCS, rep.GenCPUS, ms(rep.SchedLag.P99), ms(rep.SchedLag.Max), rep.GenMaxRSSKiB)
 	fmt.Fprintf(w, "host: %.2f cores busy in window, %.2f of them neither generator nor server\n", rep.HostCoresMeasure, rep.OtherCoresMeasure)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,8 @@ type config struct {
 	DocPrefix   string        // document names are DocPrefix-<n>
 	ServerPID   int           // when > 0, sample this process's RSS and CPU per phase
 	Log         io.Writer     // progress lines; nil: none
+
+	heapProfile string // write a heap profile at the end of the measured window
 }
 
 // runner holds one run's state.
@@ -269,6 +273,9 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		}
 		cpuMeasure1 = selfCPU()
 		host1, _ = hostBusy()
+		if cfg.heapProfile != "" {
+			writeHeapProfile(cfg.heapProfile, r)
+		}
 		srvMeasureEnd = sample("measure end")
 		if s := srvMeasureEnd; s.RSSKiB > rssMax {
 			rssMax = s.RSSKiB
@@ -362,7 +369,7 @@ func (q *dueQueue) Pop() any {
 }
 
 // verifyContent checks, for one live client per document, that its array holds every edit made
-// by the document's clients exactly once ({c, n} pairs). It returns the documents checked and
+// by the document's clients exactly once ("c:n:t" tokens). It returns the documents checked and
 // the number of missing or duplicated entries.
 func (r *runner) verifyContent() (checked, errs int) {
 	for d := 0; d < r.cfg.Docs; d++ {
@@ -383,12 +390,12 @@ func (r *runner) verifyContent() (checked, errs int) {
 		vals := probe.arr.ToJSON()
 		probe.mu.Unlock()
 		for _, v := range vals {
-			m, ok := v.(map[string]any)
+			c, n, ok := parseToken(v)
 			if !ok {
 				errs++
 				continue
 			}
-			seen[key{toInt(m["c"]), toInt(m["n"])}]++
+			seen[key{c, n}]++
 		}
 		for i := d; i < len(r.clients); i += r.cfg.Docs {
 			n := r.ledger.sent[i].Load()
@@ -405,16 +412,15 @@ func (r *runner) verifyContent() (checked, errs int) {
 	return checked, errs
 }
 
-func toInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case int:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case float64:
-		return int64(x)
+func writeHeapProfile(path string, r *runner) {
+	f, err := os.Create(path)
+	if err != nil {
+		r.noteError(err)
+		return
 	}
-	return -1
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		r.noteError(err)
+	}
 }
