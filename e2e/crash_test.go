@@ -242,7 +242,9 @@ func waitStored(t *testing.T, httpBase, doc, token string) {
 	t.Fatalf("%s still has updates waiting for the store", doc)
 }
 
-func httpBase(p *proc) string { return "http://" + strings.TrimSuffix(strings.TrimPrefix(p.base, "ws://"), "/ws") }
+func httpBase(p *proc) string {
+	return "http://" + strings.TrimSuffix(strings.TrimPrefix(p.base, "ws://"), "/ws")
+}
 
 // storedItems reads doc's items array straight from the database.
 func storedItems(t *testing.T, dbURL, doc string) []string {
