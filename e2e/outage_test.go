@@ -74,7 +74,9 @@ func newCluster(t *testing.T) *cluster {
 	port, _ := strconv.Atoi(strings.TrimPrefix(freeAddr(t), "127.0.0.1:"))
 	c.port = port
 	c.start(t)
-	t.Cleanup(func() { _ = c.asOwner(filepath.Join(bin, "pg_ctl"), "-D", c.data(), "-m", "immediate", "-w", "stop").Run() })
+	t.Cleanup(func() {
+		_ = c.asOwner(filepath.Join(bin, "pg_ctl"), "-D", c.data(), "-m", "immediate", "-w", "stop").Run()
+	})
 	if out, err := c.asOwner(filepath.Join(bin, "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-U", "postgres", "-d", "postgres", "-c", "CREATE DATABASE outage").CombinedOutput(); err != nil {
 		t.Fatalf("create database: %v\n%s", err, out)
 	}
