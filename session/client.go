@@ -119,6 +119,7 @@ type Client struct {
 	ts     trustState // limits.go
 
 	wake       chan struct{} // capacity 1: something was queued
+	rpc        rpcState      // the application channel (rpc.go)
 	closing    chan struct{} // closed by close
 	readerDone chan struct{}
 	writerDone chan struct{}
@@ -235,6 +236,7 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	doc.Leave(c.info.ID)
 	<-c.writerDone
 	c.stopWatch()
+	c.stopRPC()
 	c.log.Debug("closed", "code", int(c.Disconnect().Code), "reason", c.Disconnect().Reason)
 	return nil
 }
@@ -276,8 +278,11 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 		case syncproto.TypeAuth:
 			continue // clients have nothing to say on the auth channel
 		case syncproto.TypeRPC:
-			// Reserved for the JSON request/reply channel (save, reset); not served yet.
-			c.log.Debug("rpc message ignored", "bytes", len(msg.Payload))
+			// JSON request/reply (rpc.go): served on the session's RPC goroutine, after
+			// every frame read before it was handed to the document.
+			if !c.enqueueRPC(ctx, doc, msg.Payload) {
+				return
+			}
 			continue
 		}
 		if err := doc.Receive(ctx, c.info.ID, msg); err != nil {

@@ -14,6 +14,11 @@
 //     the queue mutex and never block: Send reports false when the queued bytes would pass the
 //     budget and the document then closes the session as slow (4508, reconnect for a fresh sync).
 //   - Anyone (shutdown, the admin API) may call Kick.
+//   - The RPC goroutine (rpc.go), started at the connection's first message of type 5, serves
+//     its JSON requests one at a time in arrival order through an RPCHandler and queues the
+//     replies with Send. The reader hands it a request only after every earlier frame went to
+//     the document, so a handler reading the document through the document's goroutine sees
+//     the connection's earlier edits. Run waits for it after the writer ended.
 //
 // # Closing
 //

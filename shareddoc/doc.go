@@ -14,7 +14,8 @@
 //     per document, so the log keeps apply order) whose result comes back on a channel.
 //     Exceptions, when nobody is being served: Store.Load and Hooks.LoadState before the first
 //     command, Store.Compact and Hooks.StoreState in the final flush.
-//   - HTTP handlers call Registry.Get/List/Count and Doc.Info; server-side code calls Doc.Update.
+//   - HTTP handlers call Registry.Get/List/Count and Doc.Info; server-side code calls Doc.Update
+//     and Doc.Broadcast (frames that are not document updates, e.g. server events).
 //   - Registry.Shutdown runs on the server's shutdown goroutine.
 //
 // # Life of a document
