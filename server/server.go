@@ -49,6 +49,9 @@ type Config struct {
 	Clock shareddoc.Clock
 	// Hooks are passed to the document registry.
 	Hooks shareddoc.Hooks
+	// Workflows enables workflow documents: save/reset requests, /api/workflows, /api/events
+	// (workflows.go). They need PostgreSQL; nil means disabled and those routes answer 503.
+	Workflows *Workflows
 	// Authenticator checks the token of every WebSocket upgrade and admin API request
 	// (trust.go). Nil means no authentication: everyone may read and write every document and
 	// use the admin API.
@@ -69,6 +72,8 @@ type Server struct {
 	started  time.Time
 	trust    *trustState // trust.go
 
+	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+
 	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -88,6 +93,7 @@ func New(cfg Config, st Store) *Server {
 		cfg.Clock = shareddoc.RealClock()
 	}
 	cfg.Limits = cfg.Limits.withDefaults(cfg.ReadLimit)
+	cfg.Hooks = workflowHooks(cfg.Hooks, cfg.Workflows)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:   cfg,
@@ -121,6 +127,7 @@ func New(cfg Config, st Store) *Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	s.initWorkflows()
 	return s
 }
 
@@ -138,6 +145,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{name...}", s.requireAdmin(s.handleRoom))
 	mux.HandleFunc("GET /api/sessions", s.requireAdmin(s.handleSessions))
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
+	s.workflowRoutes(mux)
 	return mux
 }
 
@@ -226,6 +234,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		Stats:       &s.stats,
 		Trust:       adm.sessionTrust(),
 	})
+	s.wireSession(c, r)
 	s.mu.Lock()
 	s.sessions[info.ID] = c
 	draining := s.draining

@@ -66,11 +66,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	workflows := workflowsFor(st, log)
 	srv := server.New(server.Config{
 		IdleTimeout: cfg.IdleTimeout,
 		ReadLimit:   cfg.ReadLimit,
 		QueueBudget: cfg.QueueBudget,
 		Logger:      log,
+		Workflows:   workflows,
 
 		Authenticator: authn,
 		Limits:        lim,

@@ -1,0 +1,585 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ysync/ysync/auth"
+	"github.com/ysync/ysync/crdt"
+	"github.com/ysync/ysync/pubsub"
+	"github.com/ysync/ysync/session"
+	"github.com/ysync/ysync/shareddoc"
+	"github.com/ysync/ysync/workflow"
+)
+
+// Workflows wires the workflow domain into the server: save and reset of workflow documents
+// (over the WebSocket's application channel and over HTTP), workflow CRUD under /api/workflows
+// and the /api/events stream. Workflows live in PostgreSQL, so this is only set when the server
+// has a database; without it (Config.Workflows nil) those routes answer 503 and the requests
+// "unavailable".
+type Workflows struct {
+	// Service saves, resets and writes workflows. Required. Its LoadState becomes the
+	// registry's LoadState hook (after any hook given in Config.Hooks).
+	Service *workflow.Service
+	// Repo reads workflows for GET. Required.
+	Repo *workflow.Repo
+	// Broker is the source of /api/events (the Service's broker). Nil: /api/events answers 503.
+	Broker *pubsub.Broker
+	// AfterTimeout bounds how long an HTTP save or reset with "after" waits for the document to
+	// contain that state. Zero means DefaultAfterTimeout.
+	AfterTimeout time.Duration
+	// Heartbeat is the interval of the comment lines that keep an idle event stream open through
+	// proxies. Zero means DefaultHeartbeat.
+	Heartbeat time.Duration
+}
+
+// Defaults of Workflows.
+const (
+	DefaultAfterTimeout = 10 * time.Second
+	DefaultHeartbeat    = 15 * time.Second
+	// afterPoll is how often a save with "after" looks at the document's state vector again.
+	afterPoll = 10 * time.Millisecond
+	// maxWorkflowBody bounds a request body of the workflow routes.
+	maxWorkflowBody = 8 << 20
+)
+
+// RPC methods of workflow documents and the server event of a save.
+const (
+	MethodSaveWorkflow  = "save_workflow"
+	MethodResetWorkflow = "reset_workflow"
+	EventWorkflowSaved  = "workflow_saved"
+)
+
+// Error types of this layer, next to workflow's own (workflow.ErrorValidation, ...).
+const (
+	errorNotFound    = "not_found"
+	errorBadRequest  = "bad_request"
+	errorUnavailable = "unavailable"
+	errorTimeout     = "timeout"
+	errorConflict    = "conflict"
+)
+
+// workflowState is the server's part of the workflow wiring.
+type workflowState struct {
+	stop     chan struct{} // closed when the server shuts down: ends event streams
+	stopOnce sync.Once
+}
+
+// workflowHooks adds the workflow service's LoadState to the hooks given in the Config.
+func workflowHooks(h shareddoc.Hooks, wf *Workflows) shareddoc.Hooks {
+	if wf == nil || wf.Service == nil {
+		return h
+	}
+	prev, load := h.LoadState, wf.Service.LoadState
+	h.LoadState = func(ctx context.Context, name string, doc *crdt.Doc) error {
+		if prev != nil {
+			if err := prev(ctx, name, doc); err != nil {
+				return err
+			}
+		}
+		return load(ctx, name, doc)
+	}
+	return h
+}
+
+// initWorkflows runs in New once s.http exists.
+func (s *Server) initWorkflows() {
+	s.wf.stop = make(chan struct{})
+	// http.Server.Shutdown waits for active requests; an event stream never ends by itself.
+	s.http.RegisterOnShutdown(func() { s.wf.stopOnce.Do(func() { close(s.wf.stop) }) })
+}
+
+// wireSession gives a new WebSocket session the application channel.
+func (s *Server) wireSession(c *session.Client, r *http.Request) {
+	c.SetRPC(workflowRPC{s})
+	if v := r.URL.Query().Get("events"); v == "1" || v == "true" {
+		c.EnableEvents()
+	}
+}
+
+func (s *Server) workflowRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/workflows", s.handleCreateWorkflow)
+	mux.HandleFunc("GET /api/workflows/{id}", s.handleGetWorkflow)
+	mux.HandleFunc("PUT /api/workflows/{id}", s.handlePutWorkflow)
+	mux.HandleFunc("DELETE /api/workflows/{id}", s.handleDeleteWorkflow)
+	mux.HandleFunc("POST /api/workflows/{id}/save", s.handleSaveWorkflow)
+	mux.HandleFunc("POST /api/workflows/{id}/reset", s.handleResetWorkflow)
+	mux.HandleFunc("GET /api/events", s.handleEvents)
+}
+
+// --- the application channel ------------------------------------------------------------------
+
+// workflowRPC serves save_workflow and reset_workflow for the session's own document.
+type workflowRPC struct{ s *Server }
+
+func (h workflowRPC) ServeRPC(ctx context.Context, call session.RPCCall) (any, *session.RPCError) {
+	if call.Method != MethodSaveWorkflow && call.Method != MethodResetWorkflow {
+		return nil, session.NewRPCError(session.RPCErrorUnsupported, fmt.Sprintf("unknown method %q", call.Method))
+	}
+	id, ok := workflow.ParseDocName(call.DocName)
+	if !ok {
+		return nil, session.NewRPCError(errorNotFound, fmt.Sprintf("%q is not a workflow document (workflow:<uuid>)", call.DocName))
+	}
+	if !call.CanWrite {
+		return nil, session.NewRPCError(workflow.ErrorUnauthorized, "this session may not change the workflow (read-only or expired)")
+	}
+	wf := h.s.cfg.Workflows
+	if wf == nil {
+		return nil, session.NewRPCError(errorUnavailable, unavailableMsg)
+	}
+	live := workflow.SharedDoc(call.Doc)
+	if call.Method == MethodResetWorkflow {
+		res, err := wf.Service.Reset(ctx, live, id, call.Session.User)
+		if err != nil {
+			return nil, rpcError(err)
+		}
+		return res, nil
+	}
+	res, err := wf.Service.Save(ctx, live, id, call.Session.User)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	h.s.announceSaved(ctx, call.Doc, call.Session.ID, res)
+	return res, nil
+}
+
+// announceSaved sends workflow_saved to the sessions of doc that receive events, but except.
+func (s *Server) announceSaved(ctx context.Context, doc *shareddoc.Doc, except string, res *workflow.SaveResult) {
+	payload := struct {
+		LockVersion int                `json:"lock_version"`
+		Workflow    *workflow.Workflow `json:"workflow"`
+	}{res.LockVersion, res.Workflow}
+	if err := session.BroadcastEvent(ctx, doc, except, EventWorkflowSaved, payload); err != nil {
+		s.log.Warn("workflow_saved event not sent", "doc", doc.Name(), "err", err)
+	}
+}
+
+const unavailableMsg = "workflows need PostgreSQL: start the server with --database-url"
+
+// rpcError turns a workflow.Error (or anything else) into the error of a reply.
+func rpcError(err error) *session.RPCError {
+	var we *workflow.Error
+	if errors.As(err, &we) {
+		return &session.RPCError{Type: we.Type, Errors: we.Errors}
+	}
+	return session.NewRPCError(workflow.ErrorInternal, "internal error")
+}
+
+// --- HTTP ------------------------------------------------------------------------------------------
+
+// Reply bodies of the workflow routes are those of the application channel without the id:
+// {"ok": true, "result": ...} or {"ok": false, "error": {"type": ..., "errors": ...}}.
+type apiReply struct {
+	OK     bool              `json:"ok"`
+	Result any               `json:"result,omitempty"`
+	Error  *session.RPCError `json:"error,omitempty"`
+}
+
+func writeResult(w http.ResponseWriter, status int, result any) {
+	writeJSON(w, status, apiReply{OK: true, Result: result})
+}
+
+func writeAPIError(w http.ResponseWriter, e *session.RPCError) {
+	writeJSON(w, statusOf(e.Type), apiReply{Error: e})
+}
+
+func statusOf(typ string) int {
+	switch typ {
+	case workflow.ErrorValidation, workflow.ErrorDeserialization:
+		return http.StatusUnprocessableEntity
+	case workflow.ErrorOptimisticLock, errorConflict:
+		return http.StatusConflict
+	case workflow.ErrorDeleted:
+		return http.StatusGone
+	case workflow.ErrorUnauthorized:
+		return http.StatusForbidden
+	case errorNotFound:
+		return http.StatusNotFound
+	case errorBadRequest:
+		return http.StatusBadRequest
+	case errorUnavailable:
+		return http.StatusServiceUnavailable
+	case errorTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// workflows returns the workflow wiring, or answers 503 and returns nil.
+func (s *Server) workflows(w http.ResponseWriter) *Workflows {
+	if s.cfg.Workflows == nil {
+		writeAPIError(w, session.NewRPCError(errorUnavailable, unavailableMsg))
+		return nil
+	}
+	return s.cfg.Workflows
+}
+
+// authorizeWorkflow checks that the request may act on workflow id's document with need
+// (answering 401/403 itself when not, trust.go) and returns who the workflow service is told
+// made it: the token's subject, or on a server without authentication the ?user= label ("api"
+// by default).
+func (s *Server) authorizeWorkflow(w http.ResponseWriter, r *http.Request, id string, need auth.Permission) (string, bool) {
+	p, ok := s.authorizeDoc(w, r, workflow.DocName(id), need)
+	if !ok {
+		return "", false
+	}
+	if !s.Open() {
+		return p.UserID, true
+	}
+	if u := r.URL.Query().Get("user"); u != "" {
+		return u, true
+	}
+	return "api", true
+}
+
+// pathID returns the workflow id of the path, or answers 404.
+func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !workflow.ValidID(id) {
+		writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no workflow %q (ids are lowercase UUIDs)", id)))
+		return "", false
+	}
+	return id, true
+}
+
+// readBody reads a JSON request body into v; an empty body leaves v as it is unless required.
+func readBody(w http.ResponseWriter, r *http.Request, v any, required bool) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWorkflowBody))
+	if err != nil {
+		writeAPIError(w, session.NewRPCError(errorBadRequest, "request body: "+err.Error()))
+		return false
+	}
+	if len(body) == 0 && !required {
+		return true
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		writeAPIError(w, session.NewRPCError(errorBadRequest, "request body is not the expected JSON: "+err.Error()))
+		return false
+	}
+	return true
+}
+
+// workflowFailed answers with err, a *workflow.Error or another failure.
+func (s *Server) workflowFailed(w http.ResponseWriter, op string, err error) {
+	var we *workflow.Error
+	if !errors.As(err, &we) {
+		s.log.Error("workflow "+op, "err", err)
+	}
+	writeAPIError(w, rpcError(err))
+}
+
+// liveDoc returns the open document of workflow id, or nil.
+func (s *Server) liveDoc(id string) workflow.LiveDoc {
+	return workflow.SharedDoc(s.reg.Get(workflow.DocName(id)))
+}
+
+func (s *Server) handleCreateWorkflow(w http.ResponseWriter, r *http.Request) {
+	wf := s.workflows(w)
+	if wf == nil {
+		return
+	}
+	var in workflow.Workflow
+	if !readBody(w, r, &in, true) {
+		return
+	}
+	if in.ID != "" {
+		if !workflow.ValidID(in.ID) {
+			writeAPIError(w, session.NewRPCError(errorBadRequest, "id must be a lowercase UUID, or absent"))
+			return
+		}
+		if _, ok := s.authorizeWorkflow(w, r, in.ID, auth.Write); !ok {
+			return
+		}
+		_, err := wf.Repo.Get(r.Context(), in.ID)
+		switch {
+		case err == nil:
+			writeAPIError(w, session.NewRPCError(errorConflict, fmt.Sprintf("workflow %s already exists", in.ID)))
+			return
+		case !errors.Is(err, workflow.ErrNotFound):
+			s.workflowFailed(w, "create", err)
+			return
+		}
+	}
+	if in.ID == "" {
+		in.ID = workflow.NewID()
+	}
+	user, ok := s.authorizeWorkflow(w, r, in.ID, auth.Write)
+	if !ok {
+		return
+	}
+	in.DeletedAt = nil
+	stored, err := wf.Service.ApplyExternal(r.Context(), nil, &in, user)
+	if err != nil {
+		s.workflowFailed(w, "create", err)
+		return
+	}
+	w.Header().Set("Location", "/api/workflows/"+stored.ID)
+	writeResult(w, http.StatusCreated, stored)
+}
+
+func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) {
+	wf := s.workflows(w)
+	if wf == nil {
+		return
+	}
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := s.authorizeWorkflow(w, r, id, auth.Read); !ok {
+		return
+	}
+	got, err := wf.Repo.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, workflow.ErrNotFound):
+		writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no workflow %s", id)))
+	case err != nil:
+		s.workflowFailed(w, "get", err)
+	case got.DeletedAt != nil:
+		writeAPIError(w, session.NewRPCError(workflow.ErrorDeleted, "the workflow has been deleted"))
+	default:
+		writeResult(w, http.StatusOK, got)
+	}
+}
+
+func (s *Server) handlePutWorkflow(w http.ResponseWriter, r *http.Request) {
+	wf := s.workflows(w)
+	if wf == nil {
+		return
+	}
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	user, ok := s.authorizeWorkflow(w, r, id, auth.Write)
+	if !ok {
+		return
+	}
+	var in struct {
+		workflow.Workflow
+		LockVersion *int `json:"lock_version"`
+	}
+	if !readBody(w, r, &in, true) {
+		return
+	}
+	if in.LockVersion == nil {
+		writeAPIError(w, session.NewRPCError(errorBadRequest, "lock_version is required (the version this replaces)"))
+		return
+	}
+	if in.ID != "" && in.ID != id {
+		writeAPIError(w, session.NewRPCError(errorBadRequest, "the body's id is not the path's"))
+		return
+	}
+	next := in.Workflow
+	next.ID, next.LockVersion, next.DeletedAt = id, *in.LockVersion, nil
+	if _, err := wf.Repo.Get(r.Context(), id); err != nil {
+		if errors.Is(err, workflow.ErrNotFound) {
+			writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no workflow %s", id)))
+		} else {
+			s.workflowFailed(w, "replace", err)
+		}
+		return
+	}
+	stored, err := wf.Service.ApplyExternal(r.Context(), s.liveDoc(id), &next, user)
+	if err != nil {
+		s.workflowFailed(w, "replace", err)
+		return
+	}
+	writeResult(w, http.StatusOK, stored)
+}
+
+// handleDeleteWorkflow soft-deletes; ?lock_version=N makes it conditional on that version.
+func (s *Server) handleDeleteWorkflow(w http.ResponseWriter, r *http.Request) {
+	wf := s.workflows(w)
+	if wf == nil {
+		return
+	}
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	user, ok := s.authorizeWorkflow(w, r, id, auth.Write)
+	if !ok {
+		return
+	}
+	cur, err := wf.Repo.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, workflow.ErrNotFound):
+		writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no workflow %s", id)))
+		return
+	case err != nil:
+		s.workflowFailed(w, "delete", err)
+		return
+	case cur.DeletedAt != nil:
+		writeAPIError(w, session.NewRPCError(workflow.ErrorDeleted, "the workflow has been deleted"))
+		return
+	}
+	del := cur.Clone()
+	if v := r.URL.Query().Get("lock_version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeAPIError(w, session.NewRPCError(errorBadRequest, "lock_version must be an integer"))
+			return
+		}
+		del.LockVersion = n
+	}
+	now := time.Now().UTC()
+	del.DeletedAt = &now
+	stored, err := wf.Service.ApplyExternal(r.Context(), s.liveDoc(id), del, user)
+	if err != nil {
+		s.workflowFailed(w, "delete", err)
+		return
+	}
+	writeResult(w, http.StatusOK, stored)
+}
+
+func (s *Server) handleSaveWorkflow(w http.ResponseWriter, r *http.Request) {
+	s.workflowDocOp(w, r, MethodSaveWorkflow)
+}
+
+func (s *Server) handleResetWorkflow(w http.ResponseWriter, r *http.Request) {
+	s.workflowDocOp(w, r, MethodResetWorkflow)
+}
+
+// workflowDocOp saves or resets the workflow's document, opening it if it is not loaded. With
+// {"after": <base64 state vector>} it first waits (up to AfterTimeout) until the document
+// contains that state: a client that just sent edits over its WebSocket names its own state
+// so the save includes them.
+func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method string) {
+	wf := s.workflows(w)
+	if wf == nil {
+		return
+	}
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	user, ok := s.authorizeWorkflow(w, r, id, auth.Write)
+	if !ok {
+		return
+	}
+	var body struct {
+		After string `json:"after"`
+	}
+	if !readBody(w, r, &body, false) {
+		return
+	}
+	var after map[uint64]int
+	if body.After != "" {
+		raw, err := base64.StdEncoding.DecodeString(body.After)
+		if err == nil {
+			after, err = crdt.DecodeStateVector(raw)
+		}
+		if err != nil {
+			writeAPIError(w, session.NewRPCError(errorBadRequest, "after must be a base64 encoded Yjs state vector"))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), session.RPCTimeout)
+	defer cancel()
+	doc, release, err := s.openDoc(ctx, workflow.DocName(id), user)
+	if err != nil {
+		switch {
+		case errors.Is(err, workflow.ErrNotFound):
+			writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no workflow %s", id)))
+		case errors.Is(err, shareddoc.ErrJoinRefused):
+			writeAPIError(w, session.NewRPCError(workflow.ErrorUnauthorized, "not allowed to open this document"))
+		case errors.Is(err, shareddoc.ErrClosed):
+			writeAPIError(w, session.NewRPCError(errorUnavailable, "server shutting down"))
+		default:
+			s.workflowFailed(w, "open document", err)
+		}
+		return
+	}
+	defer release()
+	if after != nil {
+		timeout := wf.AfterTimeout
+		if timeout <= 0 {
+			timeout = DefaultAfterTimeout
+		}
+		if err := waitForState(ctx, doc, after, timeout); err != nil {
+			writeAPIError(w, session.NewRPCError(errorTimeout, "the document did not reach the given state in time: "+err.Error()))
+			return
+		}
+	}
+	live := workflow.SharedDoc(doc)
+	if method == MethodResetWorkflow {
+		res, err := wf.Service.Reset(ctx, live, id, user)
+		if err != nil {
+			s.workflowFailed(w, "reset", err)
+			return
+		}
+		writeResult(w, http.StatusOK, res)
+		return
+	}
+	res, err := wf.Service.Save(ctx, live, id, user)
+	if err != nil {
+		s.workflowFailed(w, "save", err)
+		return
+	}
+	s.announceSaved(ctx, doc, "", res)
+	writeResult(w, http.StatusOK, res)
+}
+
+// openDoc attaches a server-side session to the document so that it is loaded (and stays so)
+// until release.
+func (s *Server) openDoc(ctx context.Context, name, user string) (*shareddoc.Doc, func(), error) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		return nil, nil, shareddoc.ErrClosed
+	}
+	info := shareddoc.SessionInfo{ID: "http-" + newID(), User: user, Remote: "http", ConnectedAt: time.Now().UTC()}
+	doc, _, err := s.reg.JoinOrCreate(ctx, name, shareddoc.JoinOptions{Session: info, Peer: nopPeer{}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, func() { doc.Leave(info.ID) }, nil
+}
+
+// nopPeer is the peer of a server-side session: it needs no frames.
+type nopPeer struct{}
+
+func (nopPeer) Send([]byte) bool                   { return true }
+func (nopPeer) Close(shareddoc.CloseReason, error) {}
+
+// waitForState polls the document until its state vector covers want.
+func waitForState(ctx context.Context, doc *shareddoc.Doc, want map[uint64]int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(afterPoll)
+	defer t.Stop()
+	for {
+		covered := false
+		err := doc.Update(ctx, func(tx *crdt.Transaction) {
+			have := tx.Doc().StateVector()
+			covered = true
+			for client, clock := range want {
+				if have[client] < clock {
+					covered = false
+					return
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if covered {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
