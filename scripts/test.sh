@@ -30,3 +30,8 @@ source scripts/pg.sh
 
 log "go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+# --- Short fuzz runs: one frame next to a good session, and the CRDT update decoder ------------------
+log "fuzz (10s each)"
+go test -run '^$' -fuzz '^FuzzFrame$' -fuzztime 10s ./session
+go test -run '^$' -fuzz '^FuzzApplyUpdate$' -fuzztime 10s ./crdt
