@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestTrustFlagsFromEnvAndOpenWarning(t *testing.T) {
+	secret := strings.Repeat("s", 40)
+	env := map[string]string{"YSYNC_AUTH_HS256_SECRET": secret, "YSYNC_MAX_CONNS_PER_DOC": "7"}
+	cfg, err := parseServe([]string{"--allowed-origins", "https://app.example.com, https://*.example.org"}, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Trust.HS256Secret != secret || cfg.Trust.MaxConnsPerDoc != 7 || len(cfg.Trust.origins()) != 2 {
+		t.Fatalf("trust config %+v", cfg.Trust)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	log.Info("effective config", cfg.Trust.logAttrs()...)
+	authn, _, err := setupTrust(cfg.Trust, log, io.Discard)
+	if err != nil || authn == nil {
+		t.Fatalf("authenticator %v, err %v", authn, err)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Fatal("the secret is logged")
+	}
+
+	if _, err := parseServe([]string{"--allowed-origins", "ftp//bad"}, io.Discard, func(string) string { return "" }); err == nil {
+		t.Fatal("bad origin pattern accepted")
+	}
+
+	open, _ := parseServe(nil, io.Discard, func(string) string { return "" })
+	logs.Reset()
+	var stderr bytes.Buffer
+	authn, _, err = setupTrust(open.Trust, slog.New(slog.NewTextHandler(&logs, nil)), &stderr)
+	if err != nil || authn != nil {
+		t.Fatalf("open server: authenticator %v, err %v", authn, err)
+	}
+	if !strings.Contains(logs.String(), "NO AUTHENTICATION") || !strings.Contains(stderr.String(), "WARNING") {
+		t.Fatalf("no loud warning:\n%s\n%s", logs.String(), stderr.String())
+	}
+}
