@@ -327,10 +327,20 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		if n := r.alive(); n > 0 && srvIdle.OK && srvBefore.OK {
 			rep.Server.RSSPerIdleConn = float64(srvIdle.RSSKiB-srvBefore.RSSKiB) / float64(n)
 		}
-		if !srvLoadStart.OK {
-			rep.Server.CPULoadS, rep.Server.CPUMeasureS = 0, 0
+		// A failed sample (the server exited, say) reads as zero: report -1, not a difference.
+		if !srvLoadStart.OK || !srvAfter.OK {
+			rep.Server.CPULoadS = -1
 		}
-		if rep.MeasuredS > 0 {
+		if !srvMeasureStart.OK || !srvMeasureEnd.OK {
+			rep.Server.CPUMeasureS = -1
+		}
+		if !srvBefore.OK || !srvIdle.OK {
+			rep.Server.CPUConnectS = -1
+		}
+		if !srvBefore.OK || !srvAfter.OK {
+			rep.Server.CPUTotalS = -1
+		}
+		if rep.MeasuredS > 0 && rep.Server.CPUMeasureS >= 0 {
 			rep.Server.CoresMeasure = rep.Server.CPUMeasureS / rep.MeasuredS
 			if rep.HostCoresMeasure > 0 {
 				rep.OtherCoresMeasure -= rep.Server.CoresMeasure
