@@ -370,3 +370,48 @@ func TestEventStream(t *testing.T) {
 		t.Fatalf("shutdown with an open event stream: %v", err)
 	}
 }
+
+// TestWorkflowExternalWritesNeedAdmin: with authentication on, create/replace/delete through
+// /api/workflows are admin operations (like the rest of the admin API); a token that may edit
+// the document is not enough. Save and reset stay editor operations.
+func TestWorkflowExternalWritesNeedAdmin(t *testing.T) {
+	url := pgtest.NewSchema(t)
+	ctx := context.Background()
+	if err := migrations.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	broker := pubsub.New(0)
+	t.Cleanup(broker.Close)
+	repo := workflow.NewRepo(pool)
+	svc := workflow.NewService(workflow.Config{Repo: repo, Broker: broker})
+	_, _, base := startMem(t, server.Config{Authenticator: jwtAuth(t), IdleTimeout: time.Hour,
+		Workflows: &server.Workflows{Service: svc, Repo: repo, Broker: broker}})
+
+	editor := token(t, auth.Claims{Subject: "editor", Docs: map[string]string{"workflow:*": "write"}})
+	admin := token(t, auth.Claims{Subject: "ops", Admin: true})
+	wf := newWorkflow()
+	wf.ID = workflow.NewID()
+	if status, _ := call(t, "POST", base+"/api/workflows?token="+editor, wf); status != http.StatusForbidden {
+		t.Fatalf("create with an editor token: %d, want 403", status)
+	}
+	status, reply := call(t, "POST", base+"/api/workflows?token="+admin, wf)
+	if status != http.StatusOK && status != http.StatusCreated {
+		t.Fatalf("create with an admin token: %d %+v", status, reply)
+	}
+	for _, m := range []string{"PUT", "DELETE"} {
+		if status, _ := call(t, m, base+"/api/workflows/"+wf.ID+"?token="+editor, wf); status != http.StatusForbidden {
+			t.Fatalf("%s with an editor token: %d, want 403", m, status)
+		}
+	}
+	if status, reply := call(t, "POST", base+"/api/workflows/"+wf.ID+"/save?token="+editor, nil); status != http.StatusOK {
+		t.Fatalf("save with an editor token: %d %+v", status, reply)
+	}
+	if status, _ := call(t, "GET", base+"/api/workflows/"+wf.ID+"?token="+editor, nil); status != http.StatusOK {
+		t.Fatalf("get with an editor token: %d", status)
+	}
+}
