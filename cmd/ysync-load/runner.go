@@ -347,6 +347,8 @@ func run(ctx context.Context, cfg config) (*report, error) {
 			}
 		}
 	}
+	// Tick-granular /proc accounting can make the remainder slightly negative on an idle host.
+	rep.OtherCoresMeasure = max(rep.OtherCoresMeasure, 0)
 	return rep, nil
 }
 
