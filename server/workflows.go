@@ -85,7 +85,14 @@ func workflowHooks(h shareddoc.Hooks, wf *Workflows) shareddoc.Hooks {
 				return err
 			}
 		}
-		return load(ctx, name, doc)
+		if err := load(ctx, name, doc); err != nil {
+			if errors.Is(err, workflow.ErrNotFound) {
+				// Tell the session it is gone for good, so the client stops reconnecting.
+				return fmt.Errorf("%w: %w", shareddoc.ErrNotFound, err)
+			}
+			return err
+		}
+		return nil
 	}
 	return h
 }

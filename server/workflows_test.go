@@ -415,3 +415,24 @@ func TestWorkflowExternalWritesNeedAdmin(t *testing.T) {
 		t.Fatalf("get with an editor token: %d", status)
 	}
 }
+
+// TestUnknownWorkflowClosesForGood: a workflow document the tables do not know closes its session
+// with 4404, which y-websocket treats as permanent, instead of 1011 and an endless reconnect loop.
+func TestUnknownWorkflowClosesForGood(t *testing.T) {
+	_, base, _, _ := wfServer(t)
+	c, _ := dialToken(t, base, workflow.DocName(workflow.NewID()), "", nil)
+	if err := c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0})); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, 4404) {
+			t.Fatalf("read: %v, want close 4404", err)
+		}
+		return
+	}
+}

@@ -220,6 +220,8 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 		switch {
 		case errors.Is(err, shareddoc.ErrJoinRefused):
 			d = DisconnectForbidden
+		case errors.Is(err, shareddoc.ErrNotFound):
+			d = DisconnectNotFound
 		case errors.Is(err, shareddoc.ErrClosed), ctx.Err() != nil:
 			d = DisconnectGoingAway
 		}
@@ -287,7 +289,10 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 		}
 		if err := doc.Receive(ctx, c.info.ID, msg); err != nil {
 			d := DisconnectInternal
-			if errors.Is(err, shareddoc.ErrClosed) || ctx.Err() != nil {
+			switch {
+			case errors.Is(err, shareddoc.ErrNotFound):
+				d = DisconnectNotFound
+			case errors.Is(err, shareddoc.ErrClosed) || ctx.Err() != nil:
 				d = DisconnectGoingAway
 			}
 			c.close(d)

@@ -55,6 +55,8 @@ var (
 	// 4429: over the message or byte rate for longer than the limiter allows; permanent, so a
 	// runaway client does not reconnect in a loop.
 	DisconnectFlood = Disconnect{Code: 4429, Reason: "too many messages"}
+	// 4404: the document does not exist (an unknown workflow id); permanent.
+	DisconnectNotFound = Disconnect{Code: 4404, Reason: "document not found"}
 	// 4409: terminated by an administrator (DELETE /api/sessions/{id}); permanent.
 	DisconnectTerminated = Disconnect{Code: 4409, Reason: "session terminated", Flush: true}
 	// 4508: the session fell behind its outbound budget; reconnect for a fresh sync.

@@ -102,6 +102,9 @@ type Hooks struct {
 var (
 	// ErrClosed: the document or registry is stopped (or stopping).
 	ErrClosed = errors.New("shareddoc: closed")
+	// ErrNotFound is wrapped by a Hooks.LoadState error that means the document must not exist
+	// (a workflow id the tables do not know): its sessions are closed for good, not retried.
+	ErrNotFound = errors.New("shareddoc: document not found")
 	// ErrJoinRefused wraps the error of a Hooks.OnJoin that refused a session.
 	ErrJoinRefused = errors.New("shareddoc: join refused")
 	// ErrUnknownSession: the session is not attached to the document.
