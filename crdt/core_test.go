@@ -347,3 +347,16 @@ func TestClientIDKeptOnRemoteUpdates(t *testing.T) {
 		t.Fatal("client id kept although a remote update used it")
 	}
 }
+
+func TestObserveUpdateIf(t *testing.T) {
+	d := NewDoc(DocOptions{ClientID: 1})
+	var got []string
+	d.ObserveUpdateIf(func(origin any) bool { return origin != "skip" }, func(u []byte, origin any, _ *Transaction) {
+		got = append(got, fmt.Sprint(origin))
+	})
+	d.Transact(func(*Transaction) { _ = d.GetText("t").Insert(0, "a", nil) }, "skip")
+	d.Transact(func(*Transaction) { _ = d.GetText("t").Insert(0, "b", nil) }, "keep")
+	if len(got) != 1 || got[0] != "keep" {
+		t.Fatalf("observer saw %v, want [keep]", got)
+	}
+}

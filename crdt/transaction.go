@@ -229,6 +229,9 @@ func (d *Doc) cleanupTransaction(tx *Transaction) {
 	if len(d.observers) > 0 && tx.hasChanges() {
 		var v1, v2 []byte
 		for _, o := range append([]updateObserver(nil), d.observers...) {
+			if o.want != nil && !o.want(tx.Origin) {
+				continue
+			}
 			if o.v2 {
 				if v2 == nil {
 					enc := encoding.NewUpdateEncoderV2()

@@ -38,9 +38,10 @@ type Doc struct {
 }
 
 type updateObserver struct {
-	id int
-	v2 bool
-	fn func(update []byte, origin any, tx *Transaction)
+	id   int
+	v2   bool
+	want func(origin any) bool // nil: every transaction
+	fn   func(update []byte, origin any, tx *Transaction)
 }
 
 // NewDoc returns an empty document.
@@ -161,18 +162,25 @@ func (d *Doc) ToJSON() map[string]any {
 // ObserveUpdate registers fn to receive the V1 update of every transaction that changed the
 // document. It returns a function that removes the observer.
 func (d *Doc) ObserveUpdate(fn func(update []byte, origin any, tx *Transaction)) (unobserve func()) {
-	return d.observe(fn, false)
+	return d.observe(fn, false, nil)
+}
+
+// ObserveUpdateIf is ObserveUpdate for the transactions whose origin want accepts. The update is
+// encoded only when some observer wants it: a server that relays its peers' own bytes need not
+// re-encode every update it applies.
+func (d *Doc) ObserveUpdateIf(want func(origin any) bool, fn func(update []byte, origin any, tx *Transaction)) (unobserve func()) {
+	return d.observe(fn, false, want)
 }
 
 // ObserveUpdateV2 is ObserveUpdate with updates in the V2 format.
 func (d *Doc) ObserveUpdateV2(fn func(update []byte, origin any, tx *Transaction)) (unobserve func()) {
-	return d.observe(fn, true)
+	return d.observe(fn, true, nil)
 }
 
-func (d *Doc) observe(fn func([]byte, any, *Transaction), v2 bool) func() {
+func (d *Doc) observe(fn func([]byte, any, *Transaction), v2 bool, want func(any) bool) func() {
 	d.nextObserver++
 	id := d.nextObserver
-	d.observers = append(d.observers, updateObserver{id: id, v2: v2, fn: fn})
+	d.observers = append(d.observers, updateObserver{id: id, v2: v2, want: want, fn: fn})
 	return func() {
 		for i, o := range d.observers {
 			if o.id == id {

@@ -292,7 +292,7 @@ func (d *Doc) load() error {
 			d.r.stats.StoreErrors.Add(1)
 		}
 	}
-	d.ydoc.ObserveUpdate(d.observe)
+	d.ydoc.ObserveUpdateIf(serverEdit, d.observe)
 	if h := d.r.cfg.Hooks.LoadState; h != nil {
 		if err := h(d.r.storeCtx, d.name, d.ydoc); err != nil {
 			return fmt.Errorf("load state of %q: %w", d.name, err)
@@ -301,13 +301,19 @@ func (d *Doc) load() error {
 	return nil
 }
 
-// observe sees every change of the crdt.Doc. Peers' updates are handled where they are applied
-// (their raw bytes are broadcast, stored and echoed); everything else is a server-side edit.
-func (d *Doc) observe(update []byte, origin any, _ *crdt.Transaction) {
+// serverEdit reports whether a transaction's update must be broadcast and stored by observe.
+// Peers' updates are handled where they are applied (their raw bytes are broadcast, stored and
+// echoed) and loading replays stored bytes, so the crdt core need not encode those at all.
+func serverEdit(origin any) bool {
 	switch origin.(type) {
 	case *peer, loadOrigin:
-		return
+		return false
 	}
+	return true
+}
+
+// observe sees every server-side edit of the crdt.Doc (see serverEdit).
+func (d *Doc) observe(update []byte, origin any, _ *crdt.Transaction) {
 	u := bytes.Clone(update)
 	frame := syncproto.EncodeUpdate(u)
 	d.broadcast(frame, nil)
