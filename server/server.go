@@ -81,7 +81,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session.Client
 	draining bool
-	conns    sync.WaitGroup // WebSocket handlers
+	conns    sync.WaitGroup // WebSocket upgrades in progress and running sessions
 }
 
 // New returns a server over st. The caller keeps ownership of st and closes it after Shutdown.
@@ -111,8 +111,13 @@ func New(cfg Config, st Store) *Server {
 			MaxPendingBytes:       cfg.Limits.MaxPendingBytes,
 		}),
 		upgrader: websocket.Upgrader{
-			ReadBufferSize:  32 << 10,
+			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
+			// messages are small; a bigger one is read straight into the message, bypassing
+			// the buffer), and write buffers from a pool, held only while a message is being
+			// written instead of for the connection's lifetime.
+			ReadBufferSize:  1 << 10,
 			WriteBufferSize: 32 << 10,
+			WriteBufferPool: &sync.Pool{},
 			// Origins are checked before the upgrade (Limits.AllowedOrigins, trust.go).
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
@@ -210,17 +215,30 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.conns.Add(1)
 	s.mu.Unlock()
-	defer s.conns.Done()
 
-	adm, ok := s.admit(w, r, name)
-	if !ok {
+	c, adm := s.upgrade(w, r, name)
+	if c == nil {
+		s.conns.Done()
 		return
 	}
-	defer adm.release()
+	// The session runs on its own goroutine and the handler returns, so that net/http drops
+	// its per-connection state (buffers, request, the deep handler stack) for the connection's
+	// lifetime (docs/load.md). That goroutine now owns the conns count, the admission and the
+	// session table entry.
+	go s.runSession(c, adm)
+}
 
+// upgrade admits and upgrades the request and registers the new session, or answers the
+// request and returns nil.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*session.Client, *admission) {
+	adm, ok := s.admit(w, r, name)
+	if !ok {
+		return nil, nil
+	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return // the upgrader answered the request
+		adm.release()
+		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
 	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC()}
@@ -239,14 +257,21 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.sessions[info.ID] = c
 	draining := s.draining
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, info.ID)
-		s.mu.Unlock()
-	}()
 	if draining {
 		c.Kick(session.DisconnectGoingAway)
 	}
+	return c, adm
+}
+
+// runSession serves one upgraded connection until it closes; Shutdown waits for it (conns).
+func (s *Server) runSession(c *session.Client, adm *admission) {
+	defer s.conns.Done()
+	defer adm.release()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, c.Info().ID)
+		s.mu.Unlock()
+	}()
 	_ = c.Run(s.ctx, s.reg)
 }
 
