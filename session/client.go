@@ -111,18 +111,22 @@ type Client struct {
 	cfg     Config
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	queue  [][]byte
-	queued int
-	closed bool
-	disc   Disconnect
-	ts     trustState // limits.go
+	mu      sync.Mutex
+	queue   [][]byte
+	queued  int
+	pingDue bool // the keep-alive asked for a ping
+	closed  bool
+	disc    Disconnect
+	// joined: Run joined the document, writers may start. writing: a writer runs (or ran the
+	// close, after which none starts again). Both under mu; see startWriterLocked.
+	joined  bool
+	writing bool
+	writers sync.WaitGroup
+	ts      trustState // limits.go
 
-	wake       chan struct{} // capacity 1: something was queued
 	rpc        rpcState      // the application channel (rpc.go)
 	closing    chan struct{} // closed by close
 	readerDone chan struct{}
-	writerDone chan struct{}
 }
 
 // New returns a session for conn that will join docName. Call Run.
@@ -134,10 +138,8 @@ func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Cli
 		conn:       conn,
 		cfg:        cfg,
 		log:        cfg.Logger.With("session", info.ID, "doc", docName, "user", info.User),
-		wake:       make(chan struct{}, 1),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
-		writerDone: make(chan struct{}),
 	}
 }
 
@@ -161,12 +163,34 @@ func (c *Client) Send(frame []byte) bool {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
+	c.startWriterLocked()
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 	return true
+}
+
+// requestPing is called by the keep-alive wheel when the session's ping is due.
+func (c *Client) requestPing() {
+	c.mu.Lock()
+	if !c.closed {
+		c.pingDue = true
+		c.startWriterLocked()
+	}
+	c.mu.Unlock()
+}
+
+// startWriterLocked starts a writer unless one runs; c.mu must be held. There is no writer
+// goroutine while a session has nothing to send: one starts when a frame is queued, a ping is
+// due or the session closes, and ends when it finds nothing left (writeLoop). The writing flag
+// keeps it to one writer at a time, as gorilla requires. Writers start only between join and
+// close: after close, only the writer doing the close runs, so Run's wait for writers cannot
+// race with a new one.
+func (c *Client) startWriterLocked() {
+	if !c.joined || c.writing {
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeLoop()
 }
 
 // Close implements shareddoc.Peer.
@@ -194,6 +218,7 @@ func (c *Client) close(d Disconnect) {
 	}
 	c.closed = true
 	c.disc = d
+	c.startWriterLocked() // the writer does the rest
 	c.mu.Unlock()
 	c.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
 	close(c.closing)
@@ -207,8 +232,9 @@ func (c *Client) Disconnect() Disconnect {
 }
 
 // Run joins the document and serves the connection until it closes: the calling goroutine
-// reads, a second goroutine writes. It returns after both ended, the session left the document
-// and the socket is closed.
+// reads; writers run only while there is something to write (startWriterLocked). It returns
+// after the reader and every writer ended, the session left the document and the socket is
+// closed.
 func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	c.cfg.Stats.Connections.Add(1)
 	defer c.cfg.Stats.Connections.Add(-1)
@@ -231,12 +257,22 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 		return err
 	}
 	c.log.Debug("joined")
-	go c.writeLoop()
+	c.mu.Lock()
+	c.joined = true
+	if len(c.queue) > 0 || c.closed { // the document's first frames, or a Kick during the join
+		c.startWriterLocked()
+	}
+	c.mu.Unlock()
+	ka := joinKeepalive(c, c.cfg.Clock, pingPeriod(c.cfg.PongWait))
 	c.startWatch()
 	c.readLoop(ctx, doc)
 	close(c.readerDone)
+	// Every way out of readLoop closes the session already; this makes sure the close (and so
+	// the end of the writers) happens.
+	c.close(DisconnectBroken)
+	ka.leave(c)
 	doc.Leave(c.info.ID)
-	<-c.writerDone
+	c.writers.Wait()
 	c.stopWatch()
 	c.stopRPC()
 	c.log.Debug("closed", "code", int(c.Disconnect().Code), "reason", c.Disconnect().Reason)
@@ -329,39 +365,52 @@ func (c *Client) readFailed(err error) {
 	}
 }
 
-// take returns everything queued.
-func (c *Client) take() [][]byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	q := c.queue
-	c.queue = nil
-	c.queued = 0
-	return q
-}
-
-// writeLoop is the only goroutine writing data frames. Each wake-up drains the whole queue.
+// writeLoop is the only goroutine writing data frames while it runs. Each round drains the whole
+// queue and sends the ping if one is due; it ends when a round finds nothing to do, after a
+// failed write, or after writing the close.
 func (c *Client) writeLoop() {
-	defer close(c.writerDone)
-	ping := c.cfg.Clock.NewTimer(pingPeriod(c.cfg.PongWait))
-	defer ping.Stop()
+	defer c.writers.Done()
 	for {
-		select {
-		case <-c.wake:
-			if err := c.write(c.take()); err != nil {
-				c.writeFailed(err)
-				return
-			}
-		case <-ping.C():
+		c.mu.Lock()
+		if c.closed {
+			// writing stays set: no writer starts after this one.
+			c.mu.Unlock()
+			c.finishClose()
+			return
+		}
+		frames, ping := c.takeLocked()
+		if len(frames) == 0 && !ping {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if err := c.write(frames); err != nil {
+			c.writeFailed(err)
+			return
+		}
+		if ping {
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
 				c.writeFailed(err)
 				return
 			}
-			ping.Reset(pingPeriod(c.cfg.PongWait))
-		case <-c.closing:
-			c.finishClose()
-			return
 		}
 	}
+}
+
+// takeLocked returns everything queued and whether a ping is due; c.mu must be held.
+func (c *Client) takeLocked() ([][]byte, bool) {
+	q, ping := c.queue, c.pingDue
+	c.queue, c.queued, c.pingDue = nil, 0, false
+	return q, ping
+}
+
+// take returns everything queued.
+func (c *Client) take() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q, _ := c.takeLocked()
+	return q
 }
 
 func (c *Client) write(frames [][]byte) error {
@@ -384,6 +433,8 @@ func (c *Client) write(frames [][]byte) error {
 	return nil
 }
 
+// writeFailed ends the writer after a failed write. The writer still counts as running (the
+// close below starts none), so nothing writes to the broken socket again.
 func (c *Client) writeFailed(err error) {
 	c.log.Debug("write failed", "err", err)
 	c.close(DisconnectBroken)

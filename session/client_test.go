@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,4 +383,24 @@ func TestJoinAfterShutdownGoingAway(t *testing.T) {
 	if codes := conn.closeCodes(); len(codes) != 1 || codes[0] != 1001 {
 		t.Fatalf("close codes %v", codes)
 	}
+}
+
+// An idle session keeps no writer goroutine: one starts for a frame (or ping) and ends when the
+// queue is drained.
+func TestNoWriterWhileIdle(t *testing.T) {
+	e := newEnv(t)
+	_, conn, done := e.start(t, "idle", "a", session.Config{PongWait: 10 * time.Second})
+	writers := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "session.(*Client).writeLoop")
+	}
+	conn.deliver(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
+	eventually(t, func() bool { return len(conn.messages(t)) == 2 }, "step2 and step1 written")
+	eventually(t, func() bool { return writers() == 0 }, "writer gone once drained")
+	eventually(t, func() bool { return e.clock.Timers() >= 2 }, "keep-alive armed")
+	e.clock.Advance(9 * time.Second)
+	eventually(t, func() bool { return conn.pings() == 1 }, "ping")
+	eventually(t, func() bool { return writers() == 0 }, "writer gone after the ping")
+	conn.hangUp()
+	_ = wait(t, done)
 }

@@ -2,14 +2,20 @@
 //
 // # Goroutines and who calls what
 //
-//   - The reader is the goroutine that calls Client.Run (the HTTP handler's). It reads frames,
-//     decodes them (package crdt/syncproto) and hands them to the document with
-//     shareddoc.Doc.Receive, which blocks while the document's command channel is full: frames of
-//     one connection are applied in arrival order and a fast sender is slowed down, never
-//     dropped. Malformed input closes the connection (1003/1007) without reaching the document.
-//   - The writer (Client.writeLoop, started by Run) is the only goroutine writing data frames.
-//     Each wake-up drains the whole queue. It also sends pings (9/10 of the pong wait, on the
-//     injected clock) and, at the end, the close frame.
+//   - The reader is the goroutine that calls Client.Run (the server starts one per connection
+//     after the upgrade). It reads frames, decodes them (package crdt/syncproto) and hands them to
+//     the document with shareddoc.Doc.Receive, which blocks while the document's command channel
+//     is full: frames of one connection are applied in arrival order and a fast sender is slowed
+//     down, never dropped. Malformed input closes the connection (1003/1007) without reaching the
+//     document.
+//   - The writer (Client.writeLoop) is the only goroutine writing data frames, and it runs only
+//     while there is something to write: Send, a due ping or close starts it (under the queue
+//     mutex, at most one at a time), each round drains the whole queue, and it ends when a round
+//     finds nothing. An idle session has no writer goroutine, only its reader. The writer also
+//     sends the pings and, at the end, the close frame; after that no writer starts again.
+//   - One keep-alive goroutine per clock and ping period (keepalive.go, 9/10 of the pong wait)
+//     marks the sessions whose ping is due and starts their writers. It runs while a session is
+//     registered; the last session to leave stops it and waits for it.
 //   - The document's goroutine calls Send and Close (the shareddoc.Peer methods). Both only take
 //     the queue mutex and never block: Send reports false when the queued bytes would pass the
 //     budget and the document then closes the session as slow (4508, reconnect for a fresh sync).
@@ -18,13 +24,14 @@
 //     its JSON requests one at a time in arrival order through an RPCHandler and queues the
 //     replies with Send. The reader hands it a request only after every earlier frame went to
 //     the document, so a handler reading the document through the document's goroutine sees
-//     the connection's earlier edits. Run waits for it after the writer ended.
+//     the connection's earlier edits. Run waits for it after the writers ended.
 //
 // # Closing
 //
 // close(Disconnect) is the one way a session ends and is idempotent: it marks the session closed
-// and wakes the writer, which flushes what is queued when the close-code row says so, writes the
-// close frame, waits briefly for the peer's answer and closes the socket. The reader then fails
-// its read, the session leaves the document, and Run returns once the writer is done. Close codes
-// and their reconnect semantics live in one table (close.go).
+// and starts the writer (or lets the running one see it), which flushes what is queued when the
+// close-code row says so, writes the close frame, waits briefly for the peer's answer and closes
+// the socket. The reader then fails its read, the session leaves the document, and Run returns
+// once the writers are done. Close codes and their reconnect semantics live in one table
+// (close.go).
 package session
