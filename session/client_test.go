@@ -390,10 +390,7 @@ func TestJoinAfterShutdownGoingAway(t *testing.T) {
 func TestNoWriterWhileIdle(t *testing.T) {
 	e := newEnv(t)
 	_, conn, done := e.start(t, "idle", "a", session.Config{PongWait: 10 * time.Second})
-	writers := func() int {
-		buf := make([]byte, 1<<20)
-		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "session.(*Client).writeLoop")
-	}
+	writers := func() int { return goroutinesIn("session.(*Client).writeLoop(") }
 	conn.deliver(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
 	eventually(t, func() bool { return len(conn.messages(t)) == 2 }, "step2 and step1 written")
 	eventually(t, func() bool { return writers() == 0 }, "writer gone once drained")
@@ -403,4 +400,10 @@ func TestNoWriterWhileIdle(t *testing.T) {
 	eventually(t, func() bool { return writers() == 0 }, "writer gone after the ping")
 	conn.hangUp()
 	_ = wait(t, done)
+}
+
+// goroutinesIn counts the goroutines whose stack contains fn.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fn)
 }

@@ -53,6 +53,7 @@ type TrustStats struct {
 // trustState is the per-session state of the trust checks.
 type trustState struct {
 	synced    atomic.Bool   // a sync message arrived: the handshake is done
+	handshake chan struct{} // closed by the reader at the first sync message; nil without a watcher
 	watchDone chan struct{} // closed when the watcher ended; nil when it never started
 }
 
@@ -114,8 +115,8 @@ func (c *Client) admit(ctx context.Context, n int) bool {
 // reports false for a message that must not reach the document: a read-only session's edit,
 // answered with a permission-denied auth message.
 func (c *Client) screen(msg syncproto.Message) bool {
-	if msg.Type == syncproto.TypeSync {
-		c.ts.synced.Store(true)
+	if msg.Type == syncproto.TypeSync && !c.ts.synced.Swap(true) && c.ts.handshake != nil {
+		close(c.ts.handshake)
 	}
 	if !c.cfg.Trust.ReadOnly || msg.Type != syncproto.TypeSync {
 		return true
@@ -150,7 +151,10 @@ func hasStructs(update []byte) bool {
 }
 
 // startWatch starts the goroutine that closes the session when its credentials expire or when
-// the handshake does not come in time. It ends when the session closes; stopWatch waits for it.
+// the handshake does not come in time. It ends when the session closes, or as soon as nothing is
+// left to watch (the handshake came and the credentials never expire), so that a synced session
+// without expiry keeps no goroutine but its reader (docs/load.md); stopWatch waits for it. It
+// runs on the reader's goroutine before the reader starts.
 func (c *Client) startWatch() {
 	exp, hs := c.cfg.Trust.ExpiresAt, c.cfg.Trust.HandshakeTimeout
 	if exp.IsZero() && hs <= 0 {
@@ -163,9 +167,12 @@ func (c *Client) startWatch() {
 		t := c.cfg.Clock.NewTimer(max(exp.Sub(c.cfg.Clock.Now()), 0))
 		timers, expC = append(timers, t), t.C()
 	}
+	var handshake chan struct{}
 	if hs > 0 {
 		t := c.cfg.Clock.NewTimer(hs)
 		timers, hsC = append(timers, t), t.C()
+		handshake = make(chan struct{})
+		c.ts.handshake = handshake
 	}
 	go func() {
 		defer close(c.ts.watchDone)
@@ -187,6 +194,14 @@ func (c *Client) startWatch() {
 					c.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
 					c.log.Info("closing: no sync handshake in time", "timeout", hs)
 					c.close(DisconnectHandshakeTimeout)
+					return
+				}
+				if expC == nil {
+					return
+				}
+			case <-handshake:
+				handshake, hsC = nil, nil
+				if expC == nil {
 					return
 				}
 			case <-c.closing:

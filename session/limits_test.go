@@ -136,3 +136,19 @@ func TestRateLimitThrottlesThenCloses(t *testing.T) {
 		t.Fatal("rate limit close not counted")
 	}
 }
+
+// Once the handshake came, a session whose credentials never expire has nothing left to watch:
+// its watcher goroutine ends at once instead of living as long as the connection.
+func TestWatcherEndsAfterHandshake(t *testing.T) {
+	e := newEnv(t)
+	cfg := session.Config{Trust: session.Trust{HandshakeTimeout: 10 * time.Second}}
+	_, conn, done := e.start(t, "doc", "a", cfg)
+	watchers := func() int { return goroutinesIn("session.(*Client).startWatch.func1(") }
+	if n := watchers(); n != 1 {
+		t.Fatalf("%d watchers before the handshake, want 1", n)
+	}
+	conn.deliver(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
+	eventually(t, func() bool { return watchers() == 0 }, "watcher gone after the handshake")
+	conn.hangUp()
+	wait(t, done)
+}
