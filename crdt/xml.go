@@ -397,7 +397,7 @@ func jsString(v any) string {
 		}
 		return strings.Join(parts, ",")
 	}
-	if f, ok := number(v); ok {
+	if f, ok := encoding.Float64(v); ok {
 		return encoding.FormatNumber(f)
 	}
 	return "[object Object]"

@@ -196,8 +196,8 @@ func strictEqual(a, b any) bool {
 		y, ok := b.(*encoding.Object)
 		return ok && x == y
 	}
-	if fa, ok := number(a); ok {
-		fb, ok := number(b)
+	if fa, ok := encoding.Float64(a); ok {
+		fb, ok := encoding.Float64(b)
 		return ok && fa == fb
 	}
 	return false
@@ -209,35 +209,6 @@ func sameMap(a, b map[string]any) bool {
 	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint8:
-		return float64(x), true
-	case uint16:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	}
-	return 0, false
-}
 
 // jsObject is a view of an object-like Any value (its own enumerable properties).
 type jsObject interface {

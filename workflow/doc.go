@@ -272,45 +272,14 @@ func readPosition(v any) (Position, bool) {
 	if !ok {
 		return Position{}, false
 	}
-	x, okx := toFloat(obj["x"])
-	y, oky := toFloat(obj["y"])
+	x, okx := encoding.Float64(obj["x"])
+	y, oky := encoding.Float64(obj["y"])
 	return Position{X: x, Y: y}, okx && oky
 }
 
-// toFloat accepts the number types a map value can hold: float64 from decoded updates, and
-// whatever Go number a local edit stored.
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint8:
-		return float64(x), true
-	case uint16:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	}
-	return 0, false
-}
 
 func toInt(v any) (int, bool) {
-	f, ok := toFloat(v)
+	f, ok := encoding.Float64(v)
 	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 		return 0, false
 	}
@@ -707,8 +676,8 @@ func setIfChanged(m *crdt.Map, key string, val any) error {
 }
 
 func sameValue(a, b any) bool {
-	if fa, ok := toFloat(a); ok {
-		fb, ok := toFloat(b)
+	if fa, ok := encoding.Float64(a); ok {
+		fb, ok := encoding.Float64(b)
 		return ok && fa == fb
 	}
 	switch a.(type) {
@@ -721,7 +690,7 @@ func sameValue(a, b any) bool {
 // normalizeNumbers makes every number float64, so that a locally stored int equals the float64
 // the same value decodes to.
 func normalizeNumbers(v any) any {
-	if f, ok := toFloat(v); ok {
+	if f, ok := encoding.Float64(v); ok {
 		return f
 	}
 	switch x := v.(type) {
