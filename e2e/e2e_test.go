@@ -13,55 +13,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ysync/ysync/internal/leaktest"
 	"github.com/ysync/ysync/server"
 	"github.com/ysync/ysync/store"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		// Every server the tests started was shut down in t.Cleanup: its sessions, documents
-		// and storage goroutines must all be gone.
-		if err := waitGoroutines(10 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitGoroutines(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		left := ourGoroutines()
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("goroutine leak: %d goroutines still run ysync code:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// ourGoroutines returns the stacks of live goroutines running ysync code (other than the one
-// asking), so the leak check ignores the runtime's and the test framework's own.
-func ourGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "github.com/ysync/ysync/") && !strings.Contains(g, "TestMain") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+// TestMain checks that every server the tests started (shut down in t.Cleanup) left no
+// session, document or storage goroutine behind.
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // node returns the node binary and the repository root (for node_modules), or skips.
 func node(t *testing.T) (nodeBin, root string) {
