@@ -209,7 +209,6 @@ func sameMap(a, b map[string]any) bool {
 	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
-
 // jsObject is a view of an object-like Any value (its own enumerable properties).
 type jsObject interface {
 	size() int

@@ -277,7 +277,6 @@ func readPosition(v any) (Position, bool) {
 	return Position{X: x, Y: y}, okx && oky
 }
 
-
 func toInt(v any) (int, bool) {
 	f, ok := encoding.Float64(v)
 	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
