@@ -401,7 +401,7 @@ func (s *Server) handlePutWorkflow(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	stored, err := wf.Service.ApplyExternal(r.Context(), s.liveDoc(id), &next, user)
+	stored, err := wf.Service.ApplyExternalLookup(r.Context(), func() workflow.LiveDoc { return s.liveDoc(id) }, &next, user)
 	if err != nil {
 		s.workflowFailed(w, "replace", err)
 		return
@@ -446,7 +446,7 @@ func (s *Server) handleDeleteWorkflow(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now().UTC()
 	del.DeletedAt = &now
-	stored, err := wf.Service.ApplyExternal(r.Context(), s.liveDoc(id), del, user)
+	stored, err := wf.Service.ApplyExternalLookup(r.Context(), func() workflow.LiveDoc { return s.liveDoc(id) }, del, user)
 	if err != nil {
 		s.workflowFailed(w, "delete", err)
 		return

@@ -261,6 +261,14 @@ func (s *Service) Reset(ctx context.Context, live LiveDoc, id, user string) (*Re
 // stored. Errors are *Error: validation_error (not written into the document, which did not
 // cause it), optimistic_lock_error, workflow_deleted, unauthorized, internal_error.
 func (s *Service) ApplyExternal(ctx context.Context, live LiveDoc, w *Workflow, user string) (*Workflow, error) {
+	return s.ApplyExternalLookup(ctx, func() LiveDoc { return live }, w, user)
+}
+
+// ApplyExternalLookup is ApplyExternal with the open document looked up after the tables were
+// written. A document that opens between an earlier lookup and the write would load the old
+// tables and never be reconciled; looked up afterwards, it is either open (and reconciled, behind
+// its load) or opens later and loads the new tables.
+func (s *Service) ApplyExternalLookup(ctx context.Context, lookup func() LiveDoc, w *Workflow, user string) (*Workflow, error) {
 	if w.ID == "" {
 		w = w.Clone()
 		w.ID = NewID()
@@ -299,7 +307,7 @@ func (s *Service) ApplyExternal(ctx context.Context, live LiveDoc, w *Workflow, 
 	case err != nil:
 		return nil, s.internal("write", w.ID, err)
 	}
-	if live != nil && changed {
+	if live := lookup(); live != nil && changed {
 		if err := live.Update(ctx, func(doc *crdt.Doc) error { return ReconcileDoc(doc, stored) }); err != nil {
 			// The tables are written; the document catches up when it is next opened.
 			s.log.Warn("workflow: reconcile open document", "workflow", w.ID, "err", err)

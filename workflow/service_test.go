@@ -452,3 +452,35 @@ func TestUnauthorized(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestApplyExternalLooksUpAfterWrite: the open document is looked up only once the tables hold
+// the new version, so a document opening concurrently either loads the new tables or is
+// reconciled, never left on the old version.
+func TestApplyExternalLooksUpAfterWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	live := e.open(t)
+	next := e.wf.Clone()
+	next.Name = "renamed while opening"
+	seen := -1
+	stored, err := e.svc.ApplyExternalLookup(ctx, func() workflow.LiveDoc {
+		w, err := e.repo.Get(ctx, next.ID)
+		if err != nil {
+			t.Errorf("lookup: %v", err)
+			return nil
+		}
+		seen = w.LockVersion
+		return live
+	}, next, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != stored.LockVersion {
+		t.Fatalf("the document was looked up at lock_version %d, before the write (%d)", seen, stored.LockVersion)
+	}
+	got := live.read(t)
+	if got.Name != next.Name || got.LockVersion != stored.LockVersion {
+		t.Fatalf("document not reconciled: name %q lock_version %d", got.Name, got.LockVersion)
+	}
+}
