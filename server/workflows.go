@@ -253,6 +253,22 @@ func (s *Server) authorizeWorkflow(w http.ResponseWriter, r *http.Request, id st
 	return "api", true
 }
 
+// workflowTarget is the common start of the /api/workflows/{id} handlers: workflows enabled,
+// a valid id in the path, and the request allowed need on it. It answers the request itself when
+// any of that fails.
+func (s *Server) workflowTarget(w http.ResponseWriter, r *http.Request, need auth.Permission) (wf *Workflows, id, user string, ok bool) {
+	if wf = s.workflows(w); wf == nil {
+		return nil, "", "", false
+	}
+	if id, ok = pathID(w, r); !ok {
+		return nil, "", "", false
+	}
+	if user, ok = s.authorizeWorkflow(w, r, id, need); !ok {
+		return nil, "", "", false
+	}
+	return wf, id, user, true
+}
+
 // pathID returns the workflow id of the path, or answers 404.
 func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
@@ -339,15 +355,8 @@ func (s *Server) handleCreateWorkflow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflows(w)
-	if wf == nil {
-		return
-	}
-	id, ok := pathID(w, r)
+	wf, id, _, ok := s.workflowTarget(w, r, auth.Read)
 	if !ok {
-		return
-	}
-	if _, ok := s.authorizeWorkflow(w, r, id, auth.Read); !ok {
 		return
 	}
 	got, err := wf.Repo.Get(r.Context(), id)
@@ -364,15 +373,7 @@ func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePutWorkflow(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflows(w)
-	if wf == nil {
-		return
-	}
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	user, ok := s.authorizeWorkflow(w, r, id, auth.Admin)
+	wf, id, user, ok := s.workflowTarget(w, r, auth.Admin)
 	if !ok {
 		return
 	}
@@ -411,15 +412,7 @@ func (s *Server) handlePutWorkflow(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteWorkflow soft-deletes; ?lock_version=N makes it conditional on that version.
 func (s *Server) handleDeleteWorkflow(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflows(w)
-	if wf == nil {
-		return
-	}
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	user, ok := s.authorizeWorkflow(w, r, id, auth.Admin)
+	wf, id, user, ok := s.workflowTarget(w, r, auth.Admin)
 	if !ok {
 		return
 	}
@@ -467,15 +460,7 @@ func (s *Server) handleResetWorkflow(w http.ResponseWriter, r *http.Request) {
 // contains that state: a client that just sent edits over its WebSocket names its own state
 // so the save includes them.
 func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method string) {
-	wf := s.workflows(w)
-	if wf == nil {
-		return
-	}
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	user, ok := s.authorizeWorkflow(w, r, id, auth.Write)
+	wf, id, user, ok := s.workflowTarget(w, r, auth.Write)
 	if !ok {
 		return
 	}
