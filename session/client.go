@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -354,10 +355,9 @@ func (c *Client) readFailed(err error) {
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.cfg.Stats.BadDataClose.Add(1)
 		c.log.Warn("message over read limit", "limit", c.cfg.ReadLimit)
-		// gorilla already sent 1009 when it hit the limit.
-		d := DisconnectTooBig
-		d.NoCloseFrame = true
-		c.close(d)
+		// gorilla already sent 1009 when it hit the limit; finishClose sees ErrCloseSent and
+		// still drains the rest of the oversized frame before closing the socket.
+		c.close(DisconnectTooBig)
 	case errors.As(err, &ce):
 		c.close(DisconnectPeerClosed)
 	default:
@@ -441,6 +441,28 @@ func (c *Client) writeFailed(err error) {
 	_ = c.conn.Close()
 }
 
+// drainUntilClosed discards what the peer still sends, until it closes or the deadline passes.
+// When the reader stopped on its own (an oversized or malformed frame) part of the input can
+// still be unread, and closing a socket with unread data makes the kernel send a reset, which
+// can destroy our close frame before the peer reads it: the client would see 1006 instead of
+// the code that says why. The reader is done, so nothing else reads the socket.
+func drainUntilClosed(conn Conn, deadline time.Time) {
+	u, ok := conn.(interface{ UnderlyingConn() net.Conn })
+	if !ok {
+		return
+	}
+	nc := u.UnderlyingConn()
+	if nc.SetReadDeadline(deadline) != nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
 // finishClose runs on the writer: flush if the row allows, close frame, then wait briefly for
 // the reader to see the peer's answer before closing the socket.
 func (c *Client) finishClose() {
@@ -453,10 +475,14 @@ func (c *Client) finishClose() {
 	}
 	if !d.NoCloseFrame {
 		msg := websocket.FormatCloseMessage(int(d.Code), d.Reason)
-		if err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.WriteWait)); err == nil {
+		// ErrCloseSent: gorilla already sent one itself (it answers an oversized frame with 1009).
+		err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.WriteWait))
+		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
+			deadline := time.Now().Add(closeGrace)
 			t := time.NewTimer(closeGrace)
 			select {
 			case <-c.readerDone:
+				drainUntilClosed(c.conn, deadline)
 			case <-t.C:
 			}
 			t.Stop()
