@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS document_checkpoints;
+DROP TABLE IF EXISTS document_updates;
+DROP TABLE IF EXISTS documents;

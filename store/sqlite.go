@@ -1,0 +1,493 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	msql "github.com/ysync/ysync/migrations/sqlite"
+)
+
+// SQLiteFile is the database file's name inside the data directory.
+const SQLiteFile = "ysync.db"
+
+// SQLite stores documents in an embedded SQLite database file (modernc.org/sqlite: pure Go, no
+// cgo), in the tables of migrations/sqlite, which OpenSQLite applies. It is the durable store of
+// a single node: the file is in WAL mode with synchronous=FULL, so a committed append survives a
+// crash of the process or the machine.
+//
+// All writes go through one connection (SQLite has one writer at a time anyway): appends from
+// every goroutine are queued to one background writer that commits them in batches (group
+// commit, as Postgres does), and Compact and Delete take the same connection. Loads, List and
+// Ping read through a pool of their own, which WAL lets run beside the writer. Safe for
+// concurrent use; one process per file (a second one waits up to the busy timeout, then fails).
+type SQLite struct {
+	path  string
+	write *sql.DB // one connection: the single writer
+	read  *sql.DB
+	opts  Options
+
+	// life is held shared by every operation while it runs (by Append while it enqueues) and
+	// exclusively by Close, so Close waits for running operations and later ones see closed.
+	life   sync.RWMutex
+	closed bool
+
+	reqs       chan *appendReq // closed by Close; the writer drains it and exits
+	writerDone chan struct{}
+
+	appends, appendErrors, flushes atomic.Uint64
+	appendNanos, pending           atomic.Int64
+}
+
+// OpenSQLite opens (creating it if needed) the store in directory dir: the database file
+// dir/ysync.db with its -wal and -shm companions. dir itself is created (mode 0700) when
+// missing. The schema is migrated to the latest version before it returns.
+func OpenSQLite(ctx context.Context, dir string, opts Options) (*SQLite, error) {
+	if dir == "" {
+		return nil, errors.New("open sqlite store: empty data directory")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, SQLiteFile)
+	if err := msql.Up(ctx, path); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	// journal_mode is a property of the file; setting it on every connection is harmless.
+	// synchronous=FULL: in WAL mode every commit is fsynced, so an acknowledged append is on
+	// disk; group commit is what makes that affordable.
+	dsn := msql.DSN(path) + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	write.SetConnMaxLifetime(0)
+	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(4)
+	read.SetMaxIdleConns(4)
+
+	s := &SQLite{
+		path:       path,
+		write:      write,
+		read:       read,
+		opts:       opts.withDefaults(),
+		writerDone: make(chan struct{}),
+	}
+	if err := s.ping(ctx, s.write); err != nil {
+		_ = read.Close()
+		_ = write.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	var mode string
+	if err := s.write.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		_ = read.Close()
+		_ = write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: journal mode %q, want wal (%v)", path, mode, err)
+	}
+	s.reqs = make(chan *appendReq, s.opts.QueueSize)
+	go s.writer()
+	return s, nil
+}
+
+// Path is the database file.
+func (s *SQLite) Path() string { return s.path }
+
+// Load returns the document's newest checkpoint state (nil if none), every update appended after
+// it in append order, and the seq of the last of them (the checkpoint's seq if there are no
+// updates; 0 for a document that was never written). It reads one consistent snapshot.
+func (s *SQLite) Load(ctx context.Context, name string) (checkpoint []byte, updates [][]byte, seq int64, err error) {
+	if err := ValidName(name); err != nil {
+		return nil, nil, 0, opErr("load", name, err)
+	}
+	if !s.enter() {
+		return nil, nil, 0, opErr("load", name, ErrClosed)
+	}
+	defer s.life.RUnlock()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, 0, opErr("load", name, err)
+	}
+
+	// One statement reads one snapshot, so a compaction committing meanwhile cannot make us miss
+	// updates. Row 0 (kind 0) is the checkpoint if any; the rest are the later updates.
+	rows, err := s.read.QueryContext(ctx, `
+		WITH cp AS (
+			SELECT upto_seq, state FROM document_checkpoints
+			WHERE doc_name = ?1 ORDER BY upto_seq DESC LIMIT 1
+		)
+		SELECT 0 AS kind, upto_seq, state FROM cp
+		UNION ALL
+		SELECT 1, u.seq, u.data FROM document_updates u
+		WHERE u.doc_name = ?1 AND u.seq > coalesce((SELECT upto_seq FROM cp), 0)
+		ORDER BY 1, 2`, name)
+	if err != nil {
+		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			kind int
+			n    int64
+			data []byte // Scan copies into a new slice: ours to hand out
+		)
+		if err := rows.Scan(&kind, &n, &data); err != nil {
+			return nil, nil, 0, opErr("load", name, translateSQLite(err))
+		}
+		if data == nil {
+			data = []byte{}
+		}
+		if kind == 0 {
+			checkpoint = data
+		} else {
+			updates = append(updates, data)
+		}
+		seq = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	return checkpoint, updates, seq, nil
+}
+
+// Append adds update to the document's log and returns its seq once it is committed. Concurrent
+// appends (of any documents) are committed together, in one transaction. Updates of one document
+// get increasing seqs in the order their Appends were called.
+//
+// If ctx ends before the writer has taken the update, Append returns ctx's error and the update
+// is not written. Once taken, Append waits for the commit (bounded by Options.WriteTimeout), so
+// nil means durable and an error means not written.
+func (s *SQLite) Append(ctx context.Context, name string, update []byte) (int64, error) {
+	start := time.Now()
+	seq, err := s.append(ctx, name, update)
+	if err != nil {
+		s.appendErrors.Add(1)
+		return 0, opErr("append", name, err)
+	}
+	s.appendNanos.Add(int64(time.Since(start)))
+	return seq, nil
+}
+
+func (s *SQLite) append(ctx context.Context, name string, update []byte) (int64, error) {
+	if err := ValidName(name); err != nil {
+		return 0, err
+	}
+	if len(update) == 0 {
+		return 0, ErrEmptyUpdate
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	req := &appendReq{name: name, data: update, done: make(chan struct{})}
+	if !s.enter() {
+		return 0, ErrClosed
+	}
+	s.pending.Add(1)
+	select {
+	case s.reqs <- req:
+		s.life.RUnlock()
+	case <-ctx.Done():
+		s.life.RUnlock()
+		s.pending.Add(-1)
+		return 0, ctx.Err()
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqQueued, reqCancelled) {
+			return 0, ctx.Err()
+		}
+		<-req.done
+	}
+	return req.seq, req.err
+}
+
+// Compact stores state as the document's checkpoint and deletes the updates it covers, in one
+// transaction, with the rules of Postgres.Compact: ErrNotFound for an unknown document,
+// ErrInvalidSeq when uptoSeq < 1 or beyond the document's last seq, ErrStaleCheckpoint when a
+// newer checkpoint exists (the store is left unchanged). Compacting again at the same seq
+// replaces the state.
+func (s *SQLite) Compact(ctx context.Context, name string, state []byte, uptoSeq int64) error {
+	if err := ValidName(name); err != nil {
+		return opErr("compact", name, err)
+	}
+	if len(state) == 0 {
+		return opErr("compact", name, ErrEmptyUpdate)
+	}
+	if !s.enter() {
+		return opErr("compact", name, ErrClosed)
+	}
+	defer s.life.RUnlock()
+
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// The transaction holds SQLite's write lock from BEGIN IMMEDIATE, so nothing moves
+		// between this read and the writes below.
+		var last, newest int64
+		err := tx.QueryRowContext(ctx, `
+			SELECT d.last_seq, coalesce((SELECT max(upto_seq) FROM document_checkpoints WHERE doc_name = d.name), 0)
+			FROM documents d WHERE d.name = ?`, name).Scan(&last, &newest)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		case uptoSeq < 1 || uptoSeq > last:
+			return seqErr(uptoSeq, last)
+		case uptoSeq < newest:
+			return staleErr(uptoSeq, newest)
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO document_checkpoints (doc_name, upto_seq, state) VALUES (?1, ?2, ?3)
+				ON CONFLICT (doc_name, upto_seq) DO UPDATE SET state = excluded.state,
+				created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`, []any{name, uptoSeq, state}},
+			{`DELETE FROM document_checkpoints WHERE doc_name = ? AND upto_seq < ?`, []any{name, uptoSeq}},
+			{`DELETE FROM document_updates WHERE doc_name = ? AND seq <= ?`, []any{name, uptoSeq}},
+		} {
+			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return opErr("compact", name, translateSQLite(err))
+	}
+	return nil
+}
+
+// Delete removes the document with its updates and checkpoints; ErrNotFound if it does not exist.
+func (s *SQLite) Delete(ctx context.Context, name string) error {
+	if err := ValidName(name); err != nil {
+		return opErr("delete", name, err)
+	}
+	if !s.enter() {
+		return opErr("delete", name, ErrClosed)
+	}
+	defer s.life.RUnlock()
+	res, err := s.write.ExecContext(ctx, `DELETE FROM documents WHERE name = ?`, name)
+	if err != nil {
+		return opErr("delete", name, translateSQLite(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return opErr("delete", name, translateSQLite(err))
+	} else if n == 0 {
+		return opErr("delete", name, ErrNotFound)
+	}
+	return nil
+}
+
+// List returns the names of all stored documents, sorted bytewise.
+func (s *SQLite) List(ctx context.Context) ([]string, error) {
+	if !s.enter() {
+		return nil, listErr(ErrClosed)
+	}
+	defer s.life.RUnlock()
+	rows, err := s.read.QueryContext(ctx, `SELECT name FROM documents ORDER BY name`)
+	if err != nil {
+		return nil, listErr(translateSQLite(err))
+	}
+	defer rows.Close()
+	names := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, listErr(translateSQLite(err))
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, listErr(translateSQLite(err))
+	}
+	return names, nil
+}
+
+// Ping checks that the database file answers and has the store's tables.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if !s.enter() {
+		return pingErr(ErrClosed)
+	}
+	defer s.life.RUnlock()
+	return s.ping(ctx, s.read)
+}
+
+func (s *SQLite) ping(ctx context.Context, db *sql.DB) error {
+	if err := ctx.Err(); err != nil {
+		return pingErr(err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT 1 FROM documents LIMIT 0`)
+	if err != nil {
+		return pingErr(translateSQLite(err))
+	}
+	return rows.Close()
+}
+
+// Stats returns cumulative counters.
+func (s *SQLite) Stats() Stats {
+	return Stats{
+		Appends:      s.appends.Load(),
+		AppendErrors: s.appendErrors.Load(),
+		Flushes:      s.flushes.Load(),
+		AppendTime:   time.Duration(s.appendNanos.Load()),
+		Pending:      int(s.pending.Load()),
+	}
+}
+
+// Close stops accepting operations (they fail with ErrClosed), waits for running ones, commits
+// every append already queued, checkpoints the WAL into the main file and closes the database.
+// Calling it again does nothing.
+func (s *SQLite) Close() error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.life.Unlock()
+	<-s.writerDone
+	// Closing the last connection checkpoints the WAL; close the readers first so it can.
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+func (s *SQLite) enter() bool {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return false
+	}
+	return true
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing if fn returns nil and
+// rolling back otherwise.
+func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback() // the transaction is void either way
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// writer is the single goroutine that commits appends, in batches, until reqs is closed and
+// drained.
+func (s *SQLite) writer() {
+	defer close(s.writerDone)
+	groupCommit(s.reqs, s.opts, s.take, s.flush)
+}
+
+func (s *SQLite) take(r *appendReq) bool {
+	if r.state.CompareAndSwap(reqQueued, reqTaken) {
+		return true
+	}
+	s.pending.Add(-1)
+	return false
+}
+
+// flush commits batch in one transaction and reports the outcome to each waiting Append.
+func (s *SQLite) flush(batch []*appendReq) {
+	count := make(map[string]int64, len(batch))
+	order := make([]string, 0, len(batch))
+	for _, r := range batch {
+		if count[r.name] == 0 {
+			order = append(order, r.name)
+		}
+		count[r.name]++
+	}
+	last := make(map[string]int64, len(count))
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		bump, err := tx.PrepareContext(ctx, `
+			INSERT INTO documents (name, last_seq) VALUES (?1, ?2)
+			ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + excluded.last_seq,
+				updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+			RETURNING last_seq`)
+		if err != nil {
+			return err
+		}
+		defer bump.Close()
+		for _, name := range order {
+			var seq int64
+			if err := bump.QueryRowContext(ctx, name, count[name]).Scan(&seq); err != nil {
+				return err
+			}
+			last[name] = seq
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO document_updates (doc_name, seq, data) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		next := make(map[string]int64, len(last))
+		for name, seq := range last {
+			next[name] = seq - count[name] + 1
+		}
+		for _, r := range batch {
+			r.seq = next[r.name]
+			next[r.name]++
+			if _, err := ins.ExecContext(ctx, r.name, r.seq, r.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	cancel()
+	s.flushes.Add(1)
+	if err != nil {
+		err = translateSQLite(err)
+	} else {
+		s.appends.Add(uint64(len(batch)))
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.seq, r.err = 0, err
+		}
+		s.pending.Add(-1)
+		close(r.done)
+	}
+}
+
+// translateSQLite maps driver errors onto the package's sentinels (keeping the original).
+func translateSQLite(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case sqlite3.SQLITE_ERROR:
+			if isNoSuchTable(se.Error()) {
+				return fmt.Errorf("%w: %w", ErrNotMigrated, err)
+			}
+		}
+	}
+	return err
+}
