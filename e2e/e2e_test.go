@@ -197,6 +197,12 @@ func startBinary(t *testing.T, bin, dbURL string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--database-url", dbURL, "--auto-migrate", "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "YSYNC_DATABASE_URL=")
+	return startCmd(t, cmd)
+}
+
+// startCmd starts cmd (a `ysync serve`) and waits until it prints the address it listens on.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

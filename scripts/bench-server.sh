@@ -94,7 +94,7 @@ wait_http() {
 start_server() { # name port log
 	case "$1" in
 	ysync)
-		"$TMP/bin/ysync" serve --addr "127.0.0.1:$2" --log-level warn >"$3" 2>&1 &
+		"$TMP/bin/ysync" serve --addr "127.0.0.1:$2" --store memory --log-level warn >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/healthz"
 		WS_URL="ws://127.0.0.1:$2/ws"

@@ -18,6 +18,8 @@ import (
 type serveConfig struct {
 	Addr            string
 	DatabaseURL     string
+	Store           string // "sqlite", "postgres" or "memory"; empty until inferred (store.go)
+	DataDir         string
 	AutoMigrate     bool
 	IdleTimeout     time.Duration
 	ReadLimit       int64
@@ -57,7 +59,7 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 }
 
 func addDatabaseFlag(fs *flag.FlagSet, dst *string) {
-	fs.StringVar(dst, "database-url", "", "PostgreSQL URL (postgres://user:pass@host:5432/db); also DATABASE_URL. Empty: in-memory store, nothing survives a restart")
+	fs.StringVar(dst, "database-url", "", "PostgreSQL URL (postgres://user:pass@host:5432/db); also DATABASE_URL. Empty: documents go to the SQLite file in --data-dir")
 }
 
 func parseServe(args []string, stderr io.Writer, getenv func(string) string) (serveConfig, error) {
@@ -66,6 +68,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address")
 	addDatabaseFlag(fs, &c.DatabaseURL)
+	addStoreFlags(fs, &c)
 	fs.BoolVar(&c.AutoMigrate, "auto-migrate", false, "apply database migrations at start")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", shareddoc.DefaultIdleTimeout, "keep a document loaded this long after its last session left (0: unload at once)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", session.DefaultReadLimit, "largest WebSocket message accepted, bytes")
@@ -78,11 +81,12 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 		fmt.Fprintln(stderr, "usage: ysync serve [flags]\n\nEvery flag can also be set as YSYNC_<FLAG> (dashes as underscores).\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if len(rest) > 0 {
+		return c, fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
 	}
 	if err := applyEnv(fs, getenv); err != nil {
 		return c, err
@@ -91,6 +95,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 		return c, fmt.Errorf("%w: --idle-timeout must be >= 0; --read-limit, --queue-budget and --shutdown-timeout > 0", errUsage)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		return c, err
+	}
+	if err := c.resolveStore(); err != nil {
 		return c, err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {

@@ -5,7 +5,9 @@
 //	ysync migrate [flags] down [N]        roll back N migrations (default 1)
 //	ysync migrate [flags] version         print the applied version
 //	ysync migrate [flags] force V         mark version V as applied (after a manual repair)
+//	ysync version                         print the version and build information
 //
+// Flags may come before or after a subcommand's arguments (ysync migrate up --database-url URL).
 // Every flag has an environment equivalent, YSYNC_<FLAG> with dashes as underscores
 // (YSYNC_DATABASE_URL, YSYNC_IDLE_TIMEOUT, ...); DATABASE_URL is accepted too. Flags win over the
 // environment.
@@ -43,6 +45,9 @@ const usage = `usage:
   ysync migrate [flags] down [N]   roll back N migrations (default 1)
   ysync migrate [flags] version    print the applied migration version
   ysync migrate [flags] force V    set the version without migrating (after a manual repair)
+  ysync version                    print the version and build information
+
+Flags may come before or after the arguments (ysync migrate up --database-url URL).
 
 Run "ysync serve -h" or "ysync migrate -h" for the flags.
 `
@@ -59,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		return runVersion(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

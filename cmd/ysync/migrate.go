@@ -16,10 +16,11 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	addDatabaseFlag(fs, &dbURL)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ysync migrate [flags] up | down [N] | version | force V\n\nflags:")
+		fmt.Fprintln(stderr, "usage: ysync migrate [flags] up | down [N] | version | force V\n\nFlags may also follow the subcommand. This manages the PostgreSQL schema; the SQLite store\n(--data-dir) migrates its own file at start.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
 	if err := applyEnv(fs, getenv); err != nil {
@@ -28,7 +29,6 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if dbURL == "" {
 		return fmt.Errorf("%w: migrate needs --database-url (or DATABASE_URL)", errUsage)
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: migrate: missing subcommand", errUsage)

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"time"
 
-	"github.com/ysync/ysync/migrations"
 	"github.com/ysync/ysync/server"
-	"github.com/ysync/ysync/store"
 )
 
 type closableStore interface {
@@ -26,6 +23,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log := newLogger(cfg, stderr)
 	log.Info("effective config", append([]any{
 		"addr", cfg.Addr,
+		"store", cfg.Store,
+		"data_dir", cfg.DataDir,
 		"database_url", maskURL(cfg.DatabaseURL),
 		"auto_migrate", cfg.AutoMigrate,
 		"idle_timeout", cfg.IdleTimeout,
@@ -40,25 +39,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	var st closableStore
-	if cfg.DatabaseURL == "" {
-		log.Warn("NO DATABASE CONFIGURED: using the in-memory store. Every document is LOST when the server stops. Set --database-url or DATABASE_URL to keep them.")
-		fmt.Fprintln(stderr, "WARNING: in-memory store: nothing survives a restart (set --database-url)")
-		st = store.NewMemory()
-	} else {
-		if cfg.AutoMigrate {
-			if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
-				return err
-			}
-			log.Info("migrations applied")
-		}
-		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		pg, err := store.OpenPostgres(openCtx, cfg.DatabaseURL, store.Options{})
-		cancel()
-		if err != nil {
-			return err
-		}
-		st = pg
+	st, err := openStore(ctx, cfg, log, stderr)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err := st.Close(); err != nil {

@@ -10,7 +10,8 @@ import (
 )
 
 // workflowsFor builds the workflow service on the store's connection pool. Workflows live in
-// PostgreSQL tables: with the in-memory store they are disabled (nil) and their routes answer 503.
+// PostgreSQL tables: with the SQLite or in-memory store they are disabled (nil) and their routes
+// answer 503.
 func workflowsFor(st closableStore, log *slog.Logger) *server.Workflows {
 	pg, ok := st.(*store.Postgres)
 	if !ok {
