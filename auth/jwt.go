@@ -3,12 +3,9 @@ package auth
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -16,11 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // JWT defaults and bounds.
@@ -49,6 +49,23 @@ type JWTConfig struct {
 	// token verifies if any key of its algorithm's type accepts the signature, so a rotation can
 	// list the old and the new key. Nil disables RS256 and ES256.
 	PublicKeysPEM []byte
+	// JWKSURLs enables the asymmetric algorithms of an identity provider's published keys
+	// (RS256/384/512, PS256/384/512, ES256/384, EdDSA): each URL's JWK Set is fetched at NewJWT
+	// (which fails if it cannot be), cached, refreshed in the background, and fetched again when a
+	// token names a kid that no cached set holds (at most once per JWKSMinRefreshInterval). A
+	// token's kid selects its key; a token without kid is tried against every key fitting its
+	// alg. Symmetric ("oct") JWKs are never used. Close stops the refreshing.
+	JWKSURLs []string
+	// JWKSRefreshInterval is the longest a fetched set is used before it is fetched again. Zero
+	// means DefaultJWKSRefreshInterval.
+	JWKSRefreshInterval time.Duration
+	// JWKSMinRefreshInterval is the shortest time between two fetches of a set. Zero means
+	// DefaultJWKSMinRefreshInterval.
+	JWKSMinRefreshInterval time.Duration
+	// JWKSFetchTimeout bounds one fetch. Zero means DefaultJWKSFetchTimeout.
+	JWKSFetchTimeout time.Duration
+	// HTTPClient fetches the JWKS URLs. Nil means a client with JWKSFetchTimeout.
+	HTTPClient *http.Client
 	// Issuer, when set, must equal the token's iss. Empty: iss is not checked.
 	Issuer string
 	// Audience, when set, must be the token's aud or one of its entries. Empty: aud is not checked.
@@ -65,18 +82,24 @@ type JWTConfig struct {
 	Now func() time.Time
 }
 
-// JWT authenticates compact JWS tokens (RFC 7515/7519) signed with HS256, RS256 or ES256.
+// JWT authenticates compact JWS tokens (RFC 7515/7519) signed with HS256, RS256 or ES256 (PEM
+// keys), or with the algorithms of a JWKS (JWTConfig.JWKSURLs). Signatures are verified by
+// github.com/golang-jwt/jwt/v5 restricted to the enabled algorithms, each algorithm with keys of
+// its own type only; the header and claim rules below are this package's.
 //
 // Claims read: sub (required, the user id), name, exp (required unless ExpOptional), nbf, iat,
 // iss, aud, admin (a boolean), and docs, an object mapping document names or prefix patterns
 // ("workflow:*", "team-a/*", "*") to "read", "write" or "none". Any other claim is ignored. A
 // claim of the wrong JSON type makes the token invalid rather than being ignored: fail closed.
 //
-// A *JWT is immutable and safe for concurrent use.
+// A *JWT is safe for concurrent use; its configuration is immutable (only the JWKS cache moves).
 type JWT struct {
 	secret      []byte
 	rsaKeys     []*rsa.PublicKey
 	ecKeys      []*ecdsa.PublicKey
+	jwks        *jwksSource // nil without JWKSURLs
+	parser      *jwt.Parser
+	algs        []string // what parser accepts
 	issuer      string
 	audience    string
 	leeway      time.Duration
@@ -123,10 +146,41 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 			return nil, fmt.Errorf("jwt config: %w", err)
 		}
 	}
-	if j.secret == nil && len(j.rsaKeys) == 0 && len(j.ecKeys) == 0 {
-		return nil, errors.New("jwt config: no HS256 secret and no public key")
+	if j.secret == nil && len(j.rsaKeys) == 0 && len(j.ecKeys) == 0 && len(cfg.JWKSURLs) == 0 {
+		return nil, errors.New("jwt config: no HS256 secret and no public key (nor JWKS URL)")
 	}
+	if len(cfg.JWKSURLs) > 0 {
+		for _, u := range cfg.JWKSURLs {
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+				return nil, fmt.Errorf("jwt config: JWKS URL %q: want an http(s) URL", u)
+			}
+		}
+		src, err := newJWKSSource(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("jwt config: %w", err)
+		}
+		j.jwks = src
+	}
+	// The library checks the signature only; our own rules check the claims (principal), so
+	// that its lenient parts (case-insensitive claim names through encoding/json, optional exp)
+	// never decide.
+	j.algs = j.Algorithms()
+	j.parser = jwt.NewParser(
+		jwt.WithValidMethods(j.algs),
+		jwt.WithoutClaimsValidation(),
+		jwt.WithStrictDecoding(),
+		jwt.WithJSONNumber(),
+	)
 	return j, nil
+}
+
+// Close stops the background refreshing of the JWKS keys (if any). Authenticate must not be
+// called after Close. Calling it again does nothing.
+func (j *JWT) Close() error {
+	if j.jwks != nil {
+		j.jwks.close()
+	}
+	return nil
 }
 
 func (j *JWT) loadKeys(data []byte) error {
@@ -197,7 +251,23 @@ func (j *JWT) Algorithms() []string {
 	if len(j.ecKeys) > 0 {
 		algs = append(algs, "ES256")
 	}
+	if j.jwks != nil {
+		for _, a := range jwksAlgorithms {
+			if !slices.Contains(algs, a) {
+				algs = append(algs, a)
+			}
+		}
+	}
 	return algs
+}
+
+// JWKSRefetches counts the refetches of the JWKS URLs triggered by unknown kids (for metrics
+// and tests); 0 without JWKS.
+func (j *JWT) JWKSRefetches() int64 {
+	if j.jwks == nil {
+		return 0
+	}
+	return j.jwks.refetchN.Load()
 }
 
 // Authenticate verifies token and returns its principal. Errors wrap ErrNoToken, ErrInvalidToken
@@ -206,7 +276,7 @@ func (j *JWT) Authenticate(ctx context.Context, token string) (*Principal, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return j.verify(token, j.now())
+	return j.verify(ctx, token, j.now())
 }
 
 // b64 is base64url without padding (RFC 7515 §2), strict so that one token has one encoding.
@@ -224,7 +294,7 @@ func short(s string) string {
 	return strconv.Quote(s)
 }
 
-func (j *JWT) verify(token string, now time.Time) (*Principal, error) {
+func (j *JWT) verify(ctx context.Context, token string, now time.Time) (*Principal, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
@@ -260,50 +330,38 @@ func (j *JWT) verify(token string, now time.Time) (*Principal, error) {
 		return nil, invalid("header: typ %s is not a JWT", short(typ))
 	}
 
-	sig, err := b64.DecodeString(s64)
-	if err != nil {
+	var kid string
+	if err := field(header, "kid", &kid); err != nil {
+		return nil, err
+	}
+	if _, err := b64.DecodeString(s64); err != nil {
 		return nil, invalid("signature: bad base64url")
 	}
-	// The algorithm picks the key set, and each key set only ever serves its own algorithm: the
-	// HMAC secret is never a public key and a public key never an HMAC secret.
-	signed := token[:len(h64)+1+len(p64)]
-	switch alg {
-	case "HS256":
-		if j.secret == nil {
-			return nil, invalid("algorithm HS256 is not enabled")
-		}
-		mac := hmac.New(sha256.New, j.secret)
-		mac.Write([]byte(signed))
-		if !hmac.Equal(mac.Sum(nil), sig) {
-			return nil, invalid("signature does not verify")
-		}
-	case "RS256":
-		if len(j.rsaKeys) == 0 {
-			return nil, invalid("algorithm RS256 is not enabled")
-		}
-		digest := sha256.Sum256([]byte(signed))
-		if !slices.ContainsFunc(j.rsaKeys, func(k *rsa.PublicKey) bool {
-			return rsa.VerifyPKCS1v15(k, crypto.SHA256, digest[:], sig) == nil
-		}) {
-			return nil, invalid("signature does not verify")
-		}
-	case "ES256":
-		if len(j.ecKeys) == 0 {
-			return nil, invalid("algorithm ES256 is not enabled")
-		}
-		// JWS ES256 signatures are r||s, 32 bytes each (RFC 7518 §3.4), not ASN.1.
-		if len(sig) != 64 {
-			return nil, invalid("signature: ES256 wants 64 bytes, got %d", len(sig))
-		}
-		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-		digest := sha256.Sum256([]byte(signed))
-		if !slices.ContainsFunc(j.ecKeys, func(k *ecdsa.PublicKey) bool {
-			return ecdsa.Verify(k, digest[:], r, s)
-		}) {
-			return nil, invalid("signature does not verify")
-		}
-	default:
+	if !slices.Contains(j.algs, alg) {
 		return nil, invalid("algorithm %s is not accepted", short(alg))
+	}
+	// The algorithm picks the key set, and each key set only ever serves its own algorithm: the
+	// HMAC secret is never a public key and a public key never an HMAC secret (the library
+	// refuses a key of the wrong type for the algorithm, too).
+	var keysErr error
+	_, err = j.parser.Parse(token, func(*jwt.Token) (any, error) {
+		keys, err := j.keysFor(ctx, alg, kid)
+		if err != nil {
+			keysErr = err
+			return nil, err
+		}
+		if len(keys) == 0 {
+			return nil, errNoKey
+		}
+		return jwt.VerificationKeySet{Keys: keys}, nil
+	})
+	switch {
+	case keysErr != nil:
+		return nil, keysErr // the authenticator's failure, not the token's
+	case errors.Is(err, errNoKey) && kid != "":
+		return nil, invalid("no key with kid %s for %s", short(kid), alg)
+	case err != nil:
+		return nil, invalid("signature does not verify")
 	}
 
 	// Only now, with the signature checked, are the claims worth reading.
@@ -312,6 +370,37 @@ func (j *JWT) verify(token string, now time.Time) (*Principal, error) {
 		return nil, invalid("payload: bad base64url")
 	}
 	return j.principal(payload, now)
+}
+
+var errNoKey = errors.New("no key for the algorithm")
+
+// keysFor returns the keys that may verify a token signed with alg (and naming kid, for JWKS).
+func (j *JWT) keysFor(ctx context.Context, alg, kid string) ([]jwt.VerificationKey, error) {
+	var keys []jwt.VerificationKey
+	switch alg {
+	case "HS256":
+		if j.secret != nil {
+			keys = append(keys, j.secret)
+		}
+	case "RS256":
+		for _, k := range j.rsaKeys {
+			keys = append(keys, k)
+		}
+	case "ES256":
+		for _, k := range j.ecKeys {
+			keys = append(keys, k)
+		}
+	}
+	if j.jwks != nil && slices.Contains(jwksAlgorithms, alg) {
+		more, err := j.jwks.keys(ctx, alg, kid)
+		if err != nil && len(keys) == 0 {
+			return nil, err
+		}
+		for _, k := range more {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
 }
 
 // field decodes obj[key] into dst when present. Keys match exactly: encoding/json's

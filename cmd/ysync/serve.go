@@ -38,6 +38,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if c, ok := authn.(io.Closer); ok {
+		defer c.Close() // stops the JWKS refresh, after the server has stopped
+	}
 
 	st, err := openStore(ctx, cfg, log, stderr)
 	if err != nil {

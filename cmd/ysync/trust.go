@@ -18,6 +18,7 @@ import (
 type trustConfig struct {
 	HS256Secret    string
 	PublicKeysFile string
+	JWKSURLs       urlList
 	Issuer         string
 	Audience       string
 	AllowedOrigins string
@@ -39,6 +40,7 @@ type trustConfig struct {
 func addTrustFlags(fs *flag.FlagSet, c *trustConfig) {
 	fs.StringVar(&c.HS256Secret, "auth-hs256-secret", "", "shared secret (>= 32 bytes) enabling HS256 tokens; prefer YSYNC_AUTH_HS256_SECRET (flags show in ps)")
 	fs.StringVar(&c.PublicKeysFile, "auth-public-keys", "", "PEM file of RSA (RS256) and/or P-256 (ES256) public keys enabling those tokens")
+	fs.Var(&c.JWKSURLs, "auth-jwks-url", "JWKS URL of an identity provider (repeatable, or comma-separated) enabling RS256/384/512, PS256/384/512, ES256/384 and EdDSA tokens; keys are cached, refreshed and selected by kid")
 	fs.StringVar(&c.Issuer, "auth-issuer", "", "required token iss, when set")
 	fs.StringVar(&c.Audience, "auth-audience", "", "required token aud, when set")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated Origin allow-list of browser upgrades (https://app.example.com, https://*.example.com, *); empty: any origin")
@@ -77,7 +79,9 @@ func (c trustConfig) validate() error {
 }
 
 // authEnabled reports whether any --auth-* key is configured.
-func (c trustConfig) authEnabled() bool { return c.HS256Secret != "" || c.PublicKeysFile != "" }
+func (c trustConfig) authEnabled() bool {
+	return c.HS256Secret != "" || c.PublicKeysFile != "" || len(c.JWKSURLs) > 0
+}
 
 // authenticator builds the JWT authenticator, or nil (open server) without keys.
 func (c trustConfig) authenticator() (*auth.JWT, error) {
@@ -95,6 +99,7 @@ func (c trustConfig) authenticator() (*auth.JWT, error) {
 	j, err := auth.NewJWT(auth.JWTConfig{
 		HS256Secret:   []byte(c.HS256Secret),
 		PublicKeysPEM: pem,
+		JWKSURLs:      c.JWKSURLs,
 		Issuer:        c.Issuer,
 		Audience:      c.Audience,
 	})
@@ -140,6 +145,7 @@ func (c trustConfig) logAttrs() []any {
 		"auth", c.authEnabled(),
 		"auth_hs256_secret", secret,
 		"auth_public_keys", c.PublicKeysFile,
+		"auth_jwks_urls", strings.Join(c.JWKSURLs, ","),
 		"auth_issuer", c.Issuer,
 		"auth_audience", c.Audience,
 		"allowed_origins", c.AllowedOrigins,
@@ -158,6 +164,21 @@ func (c trustConfig) logAttrs() []any {
 	}
 }
 
+// urlList is a repeatable flag of URLs; one value may also list several, comma-separated (which
+// is how the environment variable gives more than one).
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(v string) error {
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			*l = append(*l, u)
+		}
+	}
+	return nil
+}
+
 // setupTrust builds the authenticator and limits for server.Config, and says loudly when the
 // server runs without authentication.
 func setupTrust(c trustConfig, log *slog.Logger, stderr io.Writer) (auth.Authenticator, server.Limits, error) {
@@ -166,8 +187,8 @@ func setupTrust(c trustConfig, log *slog.Logger, stderr io.Writer) (auth.Authent
 		return nil, server.Limits{}, err
 	}
 	if j == nil {
-		log.Warn("NO AUTHENTICATION CONFIGURED: anyone who can reach this server may read and write every document and use the admin API. Set --auth-hs256-secret (YSYNC_AUTH_HS256_SECRET) or --auth-public-keys; see docs/auth.md.")
-		fmt.Fprintln(stderr, "WARNING: no authentication: every document and the admin API are open (set --auth-hs256-secret or --auth-public-keys)")
+		log.Warn("NO AUTHENTICATION CONFIGURED: anyone who can reach this server may read and write every document and use the admin API. Set --auth-hs256-secret (YSYNC_AUTH_HS256_SECRET), --auth-public-keys or --auth-jwks-url; see docs/auth.md.")
+		fmt.Fprintln(stderr, "WARNING: no authentication: every document and the admin API are open (set --auth-hs256-secret, --auth-public-keys or --auth-jwks-url)")
 		return nil, c.limits(), nil
 	}
 	log.Info("authentication on", "algorithms", j.Algorithms(), "issuer", c.Issuer, "audience", c.Audience)

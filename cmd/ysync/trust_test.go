@@ -44,3 +44,26 @@ func TestTrustFlagsFromEnvAndOpenWarning(t *testing.T) {
 		t.Fatalf("no loud warning:\n%s\n%s", logs.String(), stderr.String())
 	}
 }
+
+func TestJWKSURLFlag(t *testing.T) {
+	env := map[string]string{"YSYNC_AUTH_JWKS_URL": "https://a.example/jwks, https://b.example/jwks"}
+	c, err := parseServe(nil, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Trust.JWKSURLs; len(got) != 2 || got[1] != "https://b.example/jwks" || !c.Trust.authEnabled() {
+		t.Fatalf("JWKS URLs from the environment = %q", got)
+	}
+	c, err = parseServe([]string{"--auth-jwks-url", "https://a.example/jwks", "--auth-jwks-url", "https://c.example/jwks"}, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Trust.JWKSURLs; len(got) != 2 || got[1] != "https://c.example/jwks" {
+		t.Fatalf("repeated --auth-jwks-url = %q (flags win over the environment)", got)
+	}
+	// An unreachable provider stops the start with an error naming it.
+	c.Trust.JWKSURLs = urlList{"http://127.0.0.1:1/jwks"}
+	if _, _, err := setupTrust(c.Trust, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("setupTrust with an unreachable JWKS = %v", err)
+	}
+}
