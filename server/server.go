@@ -70,7 +70,8 @@ type Server struct {
 	upgrader websocket.Upgrader
 	http     *http.Server
 	started  time.Time
-	trust    *trustState // trust.go
+	trust    *trustState  // trust.go
+	metrics  metricsState // metrics.go
 
 	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
 

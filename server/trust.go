@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ysync/ysync/auth"
 	"github.com/ysync/ysync/limits"
@@ -277,32 +278,27 @@ func RedactURL(u *url.URL) string {
 	return c.String()
 }
 
-// writeTrustMetrics adds the counters of authentication and limits to /metrics.
-func (s *Server) writeTrustMetrics(b io.Writer) {
-	metric := func(name, typ, help string, v int64) {
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
-	}
-	labeled := func(name, help, label string, vals map[string]int64, order []string) {
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-		for _, k := range order {
-			fmt.Fprintf(b, "%s{%s=%q} %d\n", name, label, k, vals[k])
-		}
-	}
+// trustMetrics are the counters of authentication and limits (metrics.go explains the helpers).
+func (s *Server) trustMetrics() []prometheus.Collector {
 	t, ts, ds := s.trust, &s.stats.Trust, s.reg.Stats()
-	labeled("ysync_upgrades_refused_total", "WebSocket upgrades refused before upgrading, by reason.", "reason",
-		map[string]int64{
-			"unauthorized": t.refusedUnauthorized.Load(), "forbidden": t.refusedForbidden.Load(),
-			"origin": t.refusedOrigin.Load(), "too_many_connections": t.refusedConns.Load(),
-		}, []string{"unauthorized", "forbidden", "origin", "too_many_connections"})
-	metric("ysync_admin_refused_total", "counter", "Admin API requests refused (401/403).", t.refusedAdmin.Load())
-	metric("ysync_authenticator_errors_total", "counter", "Failures of the authenticator itself (answered 503).", t.authErrors.Load())
-	metric("ysync_throttled_frames_total", "counter", "Frames held back by the per-connection rate limit.", ts.ThrottledFrames.Load())
-	metric("ysync_rate_limit_closes_total", "counter", "Connections closed with 4429 for exceeding the rate limit.", ts.RateLimitCloses.Load())
-	metric("ysync_read_only_denied_total", "counter", "Edits of read-only sessions refused with permission-denied.", ts.DeniedWrites.Load())
-	metric("ysync_expired_closes_total", "counter", "Connections closed with 4401 when their token expired.", ts.ExpiredCloses.Load())
-	metric("ysync_handshake_timeouts_total", "counter", "Connections closed with 4408 for not starting the sync handshake.", ts.HandshakeTimeouts.Load())
-	metric("ysync_document_too_large_total", "counter", "Updates refused because the document would exceed the maximum size.", ds.TooLargeRefusals.Load())
-	metric("ysync_storage_backlog_closes_total", "counter", "Connections closed with 1013 because unstored updates are over budget.", ds.BacklogCloses.Load())
-	metric("ysync_pending_store_bytes", "gauge", "Bytes of updates applied but not yet stored.", ds.PendingBytes.Load())
-	metric("ysync_connections_limit_held", "gauge", "Connections counted against the connection limits.", int64(t.conns.Total()))
+	refused := map[string]*atomic.Int64{
+		"unauthorized": &t.refusedUnauthorized, "forbidden": &t.refusedForbidden,
+		"origin": &t.refusedOrigin, "too_many_connections": &t.refusedConns,
+	}
+	cs := labeled("ysync_upgrades_refused_total", "WebSocket upgrades refused before upgrading, by reason.", "reason",
+		[]string{"unauthorized", "forbidden", "origin", "too_many_connections"},
+		func(reason string) int64 { return refused[reason].Load() })
+	return append(cs,
+		counter("ysync_admin_refused_total", "Admin API requests refused (401/403).", t.refusedAdmin.Load),
+		counter("ysync_authenticator_errors_total", "Failures of the authenticator itself (answered 503).", t.authErrors.Load),
+		counter("ysync_throttled_frames_total", "Frames held back by the per-connection rate limit.", ts.ThrottledFrames.Load),
+		counter("ysync_rate_limit_closes_total", "Connections closed with 4429 for exceeding the rate limit.", ts.RateLimitCloses.Load),
+		counter("ysync_read_only_denied_total", "Edits of read-only sessions refused with permission-denied.", ts.DeniedWrites.Load),
+		counter("ysync_expired_closes_total", "Connections closed with 4401 when their token expired.", ts.ExpiredCloses.Load),
+		counter("ysync_handshake_timeouts_total", "Connections closed with 4408 for not starting the sync handshake.", ts.HandshakeTimeouts.Load),
+		counter("ysync_document_too_large_total", "Updates refused because the document would exceed the maximum size.", ds.TooLargeRefusals.Load),
+		counter("ysync_storage_backlog_closes_total", "Connections closed with 1013 because unstored updates are over budget.", ds.BacklogCloses.Load),
+		gauge("ysync_pending_store_bytes", "Bytes of updates applied but not yet stored.", ds.PendingBytes.Load),
+		gauge("ysync_connections_limit_held", "Connections counted against the connection limits.", func() int64 { return int64(t.conns.Total()) }),
+	)
 }

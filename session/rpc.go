@@ -197,7 +197,9 @@ func (c *Client) serveRPC(ctx context.Context, doc *shareddoc.Doc, payload []byt
 		Doc: doc, DocName: c.docName, Session: c.info, CanWrite: c.CanWrite(),
 		Method: req.Method, Params: req.Params,
 	})
-	c.log.Debug("rpc", "method", req.Method, "ok", rerr == nil, "took", time.Since(start))
+	took := time.Since(start)
+	c.cfg.Stats.RPCLatency.Observe(took)
+	c.log.Debug("rpc", "method", req.Method, "ok", rerr == nil, "took", took)
 	if rerr != nil {
 		c.reply(rpcReply{ID: req.ID, Error: rerr})
 		return

@@ -50,6 +50,7 @@ type Doc struct {
 	pending      []pendingUpdate // applied, not yet handed to the store
 	storing      []pendingUpdate // handed to the store, result not back yet
 	lastSeq      int64           // highest seq known stored; a checkpoint encoded now covers it
+	recvAt       time.Time       // Receive time of the message being handled (zero outside msgCmd.run)
 	logLen       int             // updates in the log since the last checkpoint (approximately)
 	compacting   bool
 	stopping     bool
@@ -141,7 +142,7 @@ func (d *Doc) send(ctx context.Context, c command) error {
 // The error is only about delivery (ctx ended, document closed); what the message does is
 // reported to the session through its Peer.
 func (d *Doc) Receive(ctx context.Context, sessionID string, msg syncproto.Message) error {
-	return d.send(ctx, msgCmd{id: sessionID, msg: msg})
+	return d.send(ctx, msgCmd{id: sessionID, msg: msg, at: time.Now()})
 }
 
 // Leave detaches a session, removing the awareness states it introduced. It is a no-op for a
@@ -219,7 +220,10 @@ func (d *Doc) run() {
 	if d.prev != nil {
 		<-d.prev.done
 	}
-	if err := d.load(); err != nil {
+	loadStart := time.Now()
+	err := d.load()
+	d.r.stats.LoadLatency.Observe(time.Since(loadStart))
+	if err != nil {
 		d.err = err
 		d.r.stats.StoreErrors.Add(1)
 		d.log.Error("load failed", "err", err)
@@ -430,6 +434,7 @@ func (c infoCmd) run(d *Doc) {
 type msgCmd struct {
 	id  string
 	msg syncproto.Message
+	at  time.Time // when Receive was called, for the propagation histogram
 }
 
 func (c msgCmd) run(d *Doc) {
@@ -437,6 +442,8 @@ func (c msgCmd) run(d *Doc) {
 	if p == nil {
 		return // detached (closed as slow or bad) while the message was on its way
 	}
+	d.recvAt = c.at
+	defer func() { d.recvAt = time.Time{} }()
 	m := c.msg
 	switch m.Type {
 	case syncproto.TypeSync:
@@ -495,6 +502,9 @@ func (d *Doc) applyFromPeer(p *peer, update []byte) {
 	}
 	frame := syncproto.EncodeUpdate(update)
 	d.broadcast(frame, p)
+	if !d.recvAt.IsZero() {
+		d.r.stats.PropagationLatency.Observe(time.Since(d.recvAt))
+	}
 	d.enqueue(pendingUpdate{update: update, frame: frame, origin: p.info.ID})
 }
 

@@ -16,6 +16,12 @@ type Stats struct {
 	StoreErrors atomic.Int64
 	// StoreLatency is the latency of one batch of appends, from hand-off to the last commit.
 	StoreLatency Histogram
+	// LoadLatency is how long loading a document took: the store's Load, applying what it
+	// returned, and the LoadState hook.
+	LoadLatency Histogram
+	// PropagationLatency is the time from Receive of a peer's update to its fan-out to the
+	// other peers' queues (the wait in the command channel included).
+	PropagationLatency Histogram
 	// SlowCloses counts peers closed because they fell behind their outbound budget.
 	SlowCloses atomic.Int64
 	// BadUpdateCloses counts peers closed for an update or awareness message that did not apply.
