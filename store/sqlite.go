@@ -20,6 +20,9 @@ import (
 // SQLiteFile is the database file's name inside the data directory.
 const SQLiteFile = "ysync.db"
 
+// ErrLocked: another process has the SQLite store's data directory open.
+var ErrLocked = errors.New("store: data directory locked")
+
 // SQLite stores documents in an embedded SQLite database file (modernc.org/sqlite: pure Go, no
 // cgo), in the tables of migrations/sqlite, which OpenSQLite applies. It is the durable store of
 // a single node: the file is in WAL mode with synchronous=FULL, so a committed append survives a
@@ -29,12 +32,14 @@ const SQLiteFile = "ysync.db"
 // every goroutine are queued to one background writer that commits them in batches (group
 // commit, as Postgres does), and Compact and Delete take the same connection. Loads, List and
 // Ping read through a pool of their own, which WAL lets run beside the writer. Safe for
-// concurrent use; one process per file (a second one waits up to the busy timeout, then fails).
+// concurrent use; one process per data directory (OpenSQLite fails with ErrLocked while another
+// has it open).
 type SQLite struct {
-	path  string
-	write *sql.DB // one connection: the single writer
-	read  *sql.DB
-	opts  Options
+	path   string
+	unlock func()  // releases the data directory's lock
+	write  *sql.DB // one connection: the single writer
+	read   *sql.DB
+	opts   Options
 
 	// life is held shared by every operation while it runs (by Append while it enqueues) and
 	// exclusively by Close, so Close waits for running operations and later ones see closed.
@@ -58,6 +63,20 @@ func OpenSQLite(ctx context.Context, dir string, opts Options) (*SQLite, error) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
 	}
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	s, err := openSQLite(ctx, dir, opts)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	s.unlock = unlock
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 	path := filepath.Join(dir, SQLiteFile)
 	if err := msql.Up(ctx, path); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -363,7 +382,9 @@ func (s *SQLite) Close() error {
 	s.life.Unlock()
 	<-s.writerDone
 	// Closing the last connection checkpoints the WAL; close the readers first so it can.
-	return errors.Join(s.read.Close(), s.write.Close())
+	err := errors.Join(s.read.Close(), s.write.Close())
+	s.unlock()
+	return err
 }
 
 func (s *SQLite) enter() bool {

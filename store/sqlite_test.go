@@ -192,6 +192,22 @@ func TestSQLiteErrors(t *testing.T) {
 	}
 }
 
+// A second store on the same directory is refused while the first is open, and allowed after.
+func TestSQLiteOneProcessPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.OpenSQLite(context.Background(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.OpenSQLite(context.Background(), dir, store.Options{}); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second OpenSQLite on an open directory = %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openSQLite(t, dir, store.Options{})
+}
+
 // Close stops the writer and every goroutine the driver started.
 func TestSQLiteNoGoroutineLeak(t *testing.T) {
 	leaktest.Check(t)
