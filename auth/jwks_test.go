@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -20,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/ysync/ysync/internal/leaktest"
 )
@@ -361,4 +365,42 @@ func TestJWKSCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = j.Close()
+}
+
+// Whatever a JWKS endpoint serves as a key, choosing it for a token never panics, and a key is
+// only ever usable for an algorithm of its own type.
+func FuzzJWKSKey(f *testing.F) {
+	f.Add([]byte(`{"kty":"RSA","kid":"a","alg":"RS256","n":"AQAB","e":"AQAB"}`))
+	f.Add([]byte(`{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}`))
+	f.Add([]byte(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`))
+	f.Add([]byte(`{"kty":"oct","k":"c2VjcmV0"}`))
+	f.Add([]byte(`{"kty":"EC","crv":"P-384","alg":"ES256","use":"enc"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := jwk.ParseKey(data)
+		if err != nil {
+			return
+		}
+		for _, alg := range append(jwksAlgorithms, "HS256", "none") {
+			pub, ok := usableKey(k, alg)
+			if !ok {
+				continue
+			}
+			switch pub.(type) {
+			case *rsa.PublicKey:
+				if !strings.HasPrefix(alg, "RS") && !strings.HasPrefix(alg, "PS") {
+					t.Fatalf("RSA key usable for %s", alg)
+				}
+			case *ecdsa.PublicKey:
+				if !strings.HasPrefix(alg, "ES") {
+					t.Fatalf("EC key usable for %s", alg)
+				}
+			case ed25519.PublicKey:
+				if alg != "EdDSA" {
+					t.Fatalf("Ed25519 key usable for %s", alg)
+				}
+			default:
+				t.Fatalf("%T usable for %s", pub, alg)
+			}
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/ysync/ysync/auth"
 	"github.com/ysync/ysync/crdt/syncproto"
 	"github.com/ysync/ysync/server"
 )
@@ -138,5 +139,18 @@ func TestMetricsRegistryPerServer(t *testing.T) {
 	}
 	if srv2.MetricsRegistry() == nil || srv2.MetricsRegistry() != srv2.MetricsRegistry() {
 		t.Error("MetricsRegistry is not one registry per server")
+	}
+}
+
+// A JWT authenticator's JWKS refetch counter is exposed.
+func TestMetricsJWKSRefetches(t *testing.T) {
+	j, err := auth.NewJWT(auth.JWTConfig{HS256Secret: []byte("0123456789abcdef0123456789abcdef-metrics")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hs := start(t, server.Config{Authenticator: j})
+	f := scrape(t, hs.URL)["ysync_jwks_refetches_total"]
+	if f == nil || f.GetType() != dto.MetricType_COUNTER || f.Metric[0].GetCounter().GetValue() != 0 {
+		t.Fatalf("ysync_jwks_refetches_total = %v", f)
 	}
 }

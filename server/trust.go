@@ -288,6 +288,10 @@ func (s *Server) trustMetrics() []prometheus.Collector {
 	cs := labeled("ysync_upgrades_refused_total", "WebSocket upgrades refused before upgrading, by reason.", "reason",
 		[]string{"unauthorized", "forbidden", "origin", "too_many_connections"},
 		func(reason string) int64 { return refused[reason].Load() })
+	if j, ok := s.cfg.Authenticator.(interface{ JWKSRefetches() int64 }); ok {
+		cs = append(cs, counter("ysync_jwks_refetches_total",
+			"JWKS fetches triggered by a token whose kid no cached key set held (rate-limited).", j.JWKSRefetches))
+	}
 	return append(cs,
 		counter("ysync_admin_refused_total", "Admin API requests refused (401/403).", t.refusedAdmin.Load),
 		counter("ysync_authenticator_errors_total", "Failures of the authenticator itself (answered 503).", t.authErrors.Load),
