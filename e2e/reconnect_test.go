@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -14,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/ysync/ysync/crdt"
+	"github.com/ysync/ysync/crdt/syncproto"
 	"github.com/ysync/ysync/server"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
@@ -190,5 +195,53 @@ func deleteSessions(t *testing.T, api string) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Errorf("DELETE session: %d", resp.StatusCode)
+	}
+}
+
+// A join that fails (here 4404) must not end in a reset: a y-websocket client is still
+// sending its first frames (SyncStep1, awareness) when the close frame comes, and a reset makes
+// Node's ws report 1006 instead of 4404, so the provider reconnects (seen in
+// TestProviderStopsReconnecting on a loaded machine). The server keeps reading after its close
+// frame until the client closes too (or a grace period ends). Here the client reads the close
+// frame, then sends more, as a browser might: the connection must still end with a FIN.
+func TestJoinFailureCloseSurvivesLateInput(t *testing.T) {
+	base, _ := startCounted(t, server.Config{Hooks: shareddoc.Hooks{
+		LoadState: func(context.Context, string, *crdt.Doc) error {
+			return fmt.Errorf("no such thing: %w", shareddoc.ErrNotFound)
+		},
+	}})
+	c, _, err := websocket.DefaultDialer.Dial(base+"/missing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4404 {
+			t.Fatalf("client read %v, want the 4404 close frame", err)
+		}
+		break
+	}
+	// Late input: the frames a client had queued before it saw the close.
+	raw := c.UnderlyingConn()
+	time.Sleep(100 * time.Millisecond) // not synchronisation: gives a server that closed at once time to do so
+	if _, err := raw.Write(syncproto.EncodeSyncStep1(make([]byte, 4096))); err != nil {
+		t.Fatalf("late write: %v", err)
+	}
+	buf := make([]byte, 1024)
+	for {
+		_, err := raw.Read(buf)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("after the close frame the connection ended with %v, want EOF (a clean close, no reset)", err)
+		}
+		return
 	}
 }

@@ -256,7 +256,12 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 		}
 		c.log.Warn("join failed", "err", err)
 		c.close(d)
-		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(d.Code), d.Reason), time.Now().Add(c.cfg.WriteWait))
+		if c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(d.Code), d.Reason), time.Now().Add(c.cfg.WriteWait)) == nil {
+			// The client's first frames are unread: closing now would reset the connection,
+			// which can destroy the close frame before the client reads it, and a y-websocket
+			// client that sees 1006 instead of 4404 reconnects. Wait for its answer instead.
+			drainUntilClosed(c.conn, time.Now().Add(closeGrace))
+		}
 		return err
 	}
 	c.log.Debug("joined")
