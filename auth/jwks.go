@@ -54,6 +54,9 @@ type jwksSource struct {
 	last     time.Time  // of the last unknown-kid refresh (under mu)
 	refetchN atomic.Int64
 	closed   sync.Once
+	// transport is the HTTP transport the source made itself (nil with JWTConfig.HTTPClient);
+	// close drops its idle keep-alive connections.
+	transport *http.Transport
 }
 
 func newJWKSSource(cfg JWTConfig) (*jwksSource, error) {
@@ -71,8 +74,10 @@ func newJWKSSource(cfg JWTConfig) (*jwksSource, error) {
 		timeout = DefaultJWKSFetchTimeout
 	}
 	client := cfg.HTTPClient
+	var own *http.Transport // closed with the source
 	if client == nil {
-		client = &http.Client{Timeout: timeout}
+		own = http.DefaultTransport.(*http.Transport).Clone()
+		client = &http.Client{Timeout: timeout, Transport: own}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cache, err := jwk.NewCache(ctx, httprc.NewClient(httprc.WithWorkers(1)))
@@ -84,7 +89,7 @@ func newJWKSSource(cfg JWTConfig) (*jwksSource, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &jwksSource{cache: cache, cancel: cancel, minGap: minGap, timeout: timeout, now: now}
+	s := &jwksSource{cache: cache, cancel: cancel, minGap: minGap, timeout: timeout, now: now, transport: own}
 	for _, u := range cfg.JWKSURLs {
 		rctx, rcancel := context.WithTimeout(ctx, timeout)
 		err := cache.Register(rctx, u,
@@ -180,6 +185,9 @@ func (s *jwksSource) close() {
 		defer cancel()
 		_ = s.cache.Shutdown(ctx)
 		s.cancel()
+		if s.transport != nil {
+			s.transport.CloseIdleConnections()
+		}
 	})
 }
 
