@@ -12,10 +12,11 @@
 // because it applied exactly those updates to its Y.Doc. Updates appended concurrently with a
 // compaction get higher seqs and survive it.
 //
-// Two implementations share this behaviour and one contract test suite (store/storetest):
-// Postgres (durable; concurrent appends are group-committed) and Memory (for tests and
-// single-process use without persistence). Their methods take and return plain values, so a
-// consumer declares the small interface it needs.
+// Three implementations share this behaviour and one contract test suite (store/storetest):
+// Postgres (durable and shared; concurrent appends are group-committed), SQLite (durable on one
+// machine, an embedded file; group-committed likewise) and Memory (for tests and demos, without
+// persistence). Their methods take and return plain values, so a consumer declares the small
+// interface it needs.
 //
 // Any document name that is non-empty valid UTF-8 without NUL bytes and at most MaxNameLen bytes
 // long is allowed (":", "/", spaces and any Unicode included). A document that was never written

@@ -1,5 +1,5 @@
 // Package storetest is the contract test suite every document store must pass (store.Memory,
-// store.Postgres), and shared benchmarks.
+// store.Postgres, store.SQLite), and shared benchmarks.
 package storetest
 
 import (
