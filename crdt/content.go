@@ -233,40 +233,11 @@ func (c *ContentType) integrate(tx *Transaction, item *Item) {
 	c.Type.integrate(tx.doc, item)
 }
 
-func (c *ContentType) delete(tx *Transaction) {
-	t := c.Type
-	for item := t.start; item != nil; item = item.Right {
-		if !item.Deleted() {
-			item.delete(tx)
-		} else if item.ID.Clock < tx.before(item.ID.Client) {
-			// Already deleted before: it will be collected, so try merging it afterwards.
-			tx.mergeStructs = append(tx.mergeStructs, item)
-		}
-	}
-	for _, key := range t.sortedKeys() {
-		item := t.m[key]
-		if !item.Deleted() {
-			item.delete(tx)
-		} else if item.ID.Clock < tx.before(item.ID.Client) {
-			tx.mergeStructs = append(tx.mergeStructs, item)
-		}
-	}
-	tx.changed.remove(t)
-}
+// delete deletes every child of the type (walk.go).
+func (c *ContentType) delete(tx *Transaction) { deleteWalk(tx, c.Type) }
 
-func (c *ContentType) gc(s *structStore) {
-	t := c.Type
-	for item := t.start; item != nil; item = item.Right {
-		item.gc(s, true)
-	}
-	t.start = nil
-	for _, item := range t.m {
-		for ; item != nil; item = item.Left {
-			item.gc(s, true)
-		}
-	}
-	t.m = nil
-}
+// gc turns every item of the type into a GC struct (walk.go).
+func (c *ContentType) gc(s *structStore) { gcWalk(s, c.Type) }
 
 func (c *ContentType) write(enc encoding.UpdateEncoder, offset int) {
 	enc.WriteTypeRef(c.Type.kind)
