@@ -513,7 +513,7 @@ func TestMergeUpdatesV2RepeatedColumns(t *testing.T) {
 	if len(u) > 64 {
 		t.Fatalf("expected the columns to compress, got %d bytes", len(u))
 	}
-	if _, err := MergeUpdatesV2([][]byte{u, u}); !errors.Is(err, ErrMalformedUpdate) || !strings.Contains(err.Error(), "too many structs") {
+	if _, err := MergeUpdatesV2([][]byte{u, u}); !errors.Is(err, ErrMalformedUpdate) || !strings.Contains(err.Error(), "expands beyond") {
 		t.Fatalf("got %v", err)
 	}
 }
