@@ -27,6 +27,13 @@ var (
 	// parseBound is for decoding without a document (MergeUpdates, DiffUpdate, conversions),
 	// whose structs are bounded by the same budget and which write an output at most as large.
 	parseBound = allocbound.Bound{PerByte: 2 * maxStructBytesPerByte, Base: 2*structBytesBase + 64<<10}
+	// svBound is what decoding a state vector may allocate: its map, whose entries take at least
+	// two input bytes each (a Go map entry of two words costs ~40 bytes with its growth).
+	svBound = allocbound.Bound{PerByte: 32, Base: 4 << 10}
+	// stateForSVBound is what encoding fuzzBaseDoc's state for a peer's state vector may
+	// allocate: the state (well under 16 KiB) and nothing per entry of the vector, whose clients
+	// the document mostly does not have.
+	stateForSVBound = allocbound.Bound{PerByte: 0, Base: 64 << 10}
 	// attackBound is what a hostile input that fails early may allocate: nothing proportional
 	// to the counts it claims.
 	attackBound = allocbound.Bound{PerByte: 0, Base: 1 << 20}
