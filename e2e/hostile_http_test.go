@@ -45,8 +45,16 @@ func hostileToken(t *testing.T, c auth.Claims) string {
 // serveProc is a running `ysync serve` started by startServe.
 type serveProc struct {
 	*proc
-	http string // http://127.0.0.1:port
-	pid  int
+	http   string // http://127.0.0.1:port
+	pid    int
+	logged *lockedWriter // stderr, written while the process runs
+}
+
+// logs returns what the server has written to stderr so far.
+func (p *serveProc) logs() string {
+	p.logged.mu.Lock()
+	defer p.logged.mu.Unlock()
+	return p.stderr.String()
 }
 
 // startServe runs the binary with args after `serve --addr 127.0.0.1:0`, under an open-files
@@ -67,7 +75,8 @@ func startServe(t *testing.T, nofile int, args ...string) *serveProc {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: p.stderr}
+	logged := &lockedWriter{w: p.stderr}
+	cmd.Stderr = logged
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +99,7 @@ func startServe(t *testing.T, nofile int, args ...string) *serveProc {
 	select {
 	case a := <-addr:
 		p.base = "ws://" + a + "/ws"
-		return &serveProc{proc: p, http: "http://" + a, pid: cmd.Process.Pid}
+		return &serveProc{proc: p, http: "http://" + a, pid: cmd.Process.Pid, logged: logged}
 	case err := <-p.exited:
 		t.Fatalf("ysync exited at start: %v\n%s", err, p.stderr)
 	case <-time.After(60 * time.Second):
@@ -310,14 +319,14 @@ func TestHostileSlowConnections(t *testing.T) {
 	}
 	closeAll()
 	waitUntil(t, 60*time.Second, "/healthz to answer after the attack", func() bool { return healthz(srv.http) })
-	emfile := strings.Count(srv.stderr.String(), "too many open files")
+	emfile := strings.Count(srv.logs(), "too many open files")
 	t.Logf("%d hostile connections (%d not even connected), %d still open; %d accept errors for EMFILE logged", len(conns), refused, open, emfile)
 
 	editorsGoing(t, ed, 20, "after the attack")
 	items := ed.stop(t)
 	checkAll(t, "honest editors", ed.ackedLabels(), items)
 	if srv.cmd.ProcessState != nil {
-		t.Fatalf("the server exited\n%s", srv.stderr)
+		t.Fatalf("the server exited\n%s", srv.logs())
 	}
 }
 

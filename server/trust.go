@@ -321,10 +321,11 @@ func (a *admission) acquire(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, http.StatusServiceUnavailable, "too many connections")
 		return false
 	}
-	if s.Open() {
+	user := a.principal.UserID
+	if s.Open() || user == "" {
+		// No subject to count by (an application's Authenticator may leave it empty).
 		return true
 	}
-	user := a.principal.UserID
 	if !take(t.userDocConns, userDocKey(user, a.doc)) || !take(t.userConns, user) {
 		t.refusedUser.Add(1)
 		s.log.Warn("upgrade refused: too many connections of this user", "doc", a.doc, "user", user,
