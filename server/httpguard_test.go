@@ -505,7 +505,12 @@ func TestConnectionLimitsAtAccept(t *testing.T) {
 // the admin API shows that address.
 func TestTrustProxyHeader(t *testing.T) {
 	t.Parallel()
-	_, addr := serveReal(t, server.Config{Limits: server.Limits{MaxConnsPerIP: 1, TrustProxyHeader: "X-Forwarded-For"}})
+	broker := pubsub.New(0)
+	t.Cleanup(broker.Close)
+	_, addr := serveReal(t, server.Config{
+		Workflows: &server.Workflows{Broker: broker, Heartbeat: time.Hour},
+		Limits:    server.Limits{MaxConnsPerIP: 1, TrustProxyHeader: "X-Forwarded-For"},
+	})
 	dial := func(xff string) (*websocket.Conn, int) {
 		c, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/proxied", http.Header{"X-Forwarded-For": {xff}})
 		if err != nil {
@@ -536,5 +541,18 @@ func TestTrustProxyHeader(t *testing.T) {
 	}
 	if !remotes["10.0.0.1"] || !remotes["10.0.0.2"] || len(remotes) != 2 {
 		t.Errorf("session remotes %v, want the header addresses", remotes)
+	}
+
+	// Plain requests count while they run: a long-lived event stream of 10.0.0.3 holds its
+	// slot, so its next request is refused, and the same proxy connection serves others.
+	sse := rawConn(t, addr, "127.0.0.1")
+	_, _ = io.WriteString(sse, "GET /api/events?topic=workflows HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.3\r\n\r\n")
+	waitFor(t, "the event stream to subscribe", func() bool { return broker.Subscribers(workflow.TopicWorkflows) == 1 })
+	proxy := rawConn(t, addr, "127.0.0.1")
+	if resp, _ := getOn(t, proxy, "/healthz", map[string]string{"X-Forwarded-For": "10.0.0.3"}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("second request of 10.0.0.3 while its stream runs: %d, want 429", resp.StatusCode)
+	}
+	if resp, _ := getOn(t, proxy, "/healthz", map[string]string{"X-Forwarded-For": "10.0.0.4"}); resp.StatusCode != 200 {
+		t.Errorf("another client on the same proxy connection: %d", resp.StatusCode)
 	}
 }
