@@ -40,7 +40,7 @@ type guardState struct {
 type connCtxKey struct{}
 
 // guardConnContext is the http.Server's ConnContext: it keeps the *limits.Conn of a request's
-// connection in its context, for the refusals and for Detach after an upgrade.
+// connection in its context, for guardHandler's refusals.
 func guardConnContext(ctx context.Context, c net.Conn) context.Context {
 	if lc, ok := c.(*limits.Conn); ok {
 		return context.WithValue(ctx, connCtxKey{}, lc)
@@ -82,6 +82,7 @@ func httpTimeouts(hs *http.Server, l Limits) {
 		hs.IdleTimeout = -1
 	}
 	hs.ConnContext = guardConnContext
+	hs.ConnState = connState
 }
 
 // clientIP is the address of the client of r: the peer's, or the trusted proxy header's.
@@ -137,11 +138,16 @@ func (s *Server) guardHandler(h http.Handler) http.Handler {
 	})
 }
 
-// detachUpgraded makes an upgraded connection a WebSocket for the HTTP defences: out of the count
-// of plain connections, and without the http.Server's deadlines, which stay on a hijacked
-// connection (ReadTimeout's read deadline and WriteTimeout's write deadline are set when the
-// request is read) and would cut the socket off however healthy it is. The session sets its own.
-func detachUpgraded(nc net.Conn) {
+// connState is the http.Server's ConnState hook. A hijacked connection (every WebSocket upgrade,
+// whichever route does it: net/http calls this from inside Hijack) becomes a WebSocket for the
+// HTTP defences: out of the count of plain connections, and without the http.Server's deadlines,
+// which stay on a hijacked connection (ReadTimeout's read deadline and WriteTimeout's write
+// deadline are set when the request is read) and would cut the socket off however healthy it
+// is. The session sets its own.
+func connState(nc net.Conn, st http.ConnState) {
+	if st != http.StateHijacked {
+		return
+	}
 	_ = nc.SetDeadline(time.Time{})
 	if lc, ok := nc.(*limits.Conn); ok {
 		lc.Detach()

@@ -242,7 +242,6 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		adm.release()
 		return nil, nil // the upgrader answered the request
 	}
-	detachUpgraded(conn.NetConn())
 	user := adm.user(r.URL.Query().Get("user"))
 	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: s.remote(r), ConnectedAt: time.Now().UTC()}
 	c := session.New(conn, name, info, session.Config{
