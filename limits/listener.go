@@ -38,7 +38,7 @@ type ListenerConfig struct {
 
 // Defaults of ListenerConfig.
 const (
-	DefaultRefuseTimeout = 2 * time.Second
+	DefaultRefuseTimeout = 5 * time.Second
 	DefaultMaxRefusing   = 256
 )
 
