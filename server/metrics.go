@@ -89,7 +89,9 @@ func (s *Server) metricsCollectors() []prometheus.Collector {
 
 // legacyMetricWriters are hand-written text-format writers not yet moved to collectors.
 func (s *Server) legacyMetricWriters() []func(io.Writer) {
-	return nil
+	return []func(io.Writer){
+		s.writeGuardMetrics, // httpguard.go
+	}
 }
 
 func (s *Server) coreMetrics() []prometheus.Collector {

@@ -95,11 +95,17 @@ func TestMetricsKeepNamesAndAddStandardCollectors(t *testing.T) {
 			t.Errorf("metric %s is a %v, was a %v", name, f.GetType(), typ)
 		}
 	}
-	if n := len(fams["ysync_upgrades_refused_total"].GetMetric()); n != 4 {
-		t.Errorf("ysync_upgrades_refused_total has %d series, want one per reason (4)", n)
+	if n := len(fams["ysync_upgrades_refused_total"].GetMetric()); n != 5 {
+		t.Errorf("ysync_upgrades_refused_total has %d series, want one per reason (5)", n)
 	}
 	if v := fams["ysync_connections"].Metric[0].GetGauge().GetValue(); v != 2 {
 		t.Errorf("ysync_connections = %v, want 2", v)
+	}
+	// Metrics still written the old way (httpguard.go's writer) are served through the adapter.
+	for _, name := range []string{"ysync_http_connections_accepted_total", "ysync_connections_refused_total", "ysync_event_streams"} {
+		if fams[name] == nil {
+			t.Errorf("legacy-written metric %s missing", name)
+		}
 	}
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_cpu_seconds_total"} {
 		if fams[name] == nil {
