@@ -37,10 +37,15 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// startServeAt runs `ysync serve` on addr against dbURL and waits until it listens.
+// startServeAt runs `ysync serve` on addr against dbURL (empty: the in-memory store, which is no
+// longer the default) and waits until it listens.
 func startServeAt(t *testing.T, bin, dbURL, addr string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"serve", "--addr", addr, "--database-url", dbURL, "--auto-migrate", "--idle-timeout", "1m", "--log-level", "warn"}, extra...)
+	args := []string{"serve", "--addr", addr, "--database-url", dbURL, "--auto-migrate", "--idle-timeout", "1m", "--log-level", "warn"}
+	if dbURL == "" {
+		args = append(args, "--store", "memory")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "YSYNC_DATABASE_URL=")
 	stdout, err := cmd.StdoutPipe()
