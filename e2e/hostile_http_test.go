@@ -62,7 +62,8 @@ func (p *serveProc) logs() string {
 func startServe(t *testing.T, nofile int, args ...string) *serveProc {
 	t.Helper()
 	bin := buildBinary(t)
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)
+	// The in-memory store (no longer the default): these attacks are on HTTP, not on storage.
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--store", "memory", "--log-level", "warn"}, args...)
 	var cmd *exec.Cmd
 	if nofile > 0 {
 		cmd = exec.Command("/bin/sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile), bin}, all...)...)
