@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,8 +63,11 @@ func (p *serveProc) logs() string {
 func startServe(t *testing.T, nofile int, args ...string) *serveProc {
 	t.Helper()
 	bin := buildBinary(t)
-	// The in-memory store (no longer the default): these attacks are on HTTP, not on storage.
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--store", "memory", "--log-level", "warn"}, args...)
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)
+	if !slices.Contains(args, "--database-url") {
+		// The in-memory store (no longer the default): these attacks are on HTTP, not storage.
+		all = append(all, "--store", "memory")
+	}
 	var cmd *exec.Cmd
 	if nofile > 0 {
 		cmd = exec.Command("/bin/sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile), bin}, all...)...)
