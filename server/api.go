@@ -47,6 +47,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ready\n"))
+	if warn := s.clusterWarning(); warn != "" {
+		_, _ = w.Write([]byte(warn + "\n"))
+	}
 }
 
 // sessionJSON is a session in the admin API.
