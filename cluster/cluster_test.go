@@ -55,8 +55,12 @@ type node struct {
 	reconnected int
 }
 
-func (n *node) goneList() []string { n.mu.Lock(); defer n.mu.Unlock(); return append([]string(nil), n.gone...) }
-func (n *node) reconnects() int    { n.mu.Lock(); defer n.mu.Unlock(); return n.reconnected }
+func (n *node) goneList() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.gone...)
+}
+func (n *node) reconnects() int { n.mu.Lock(); defer n.mu.Unlock(); return n.reconnected }
 
 func start(t *testing.T, url, prefix, id string) *node {
 	t.Helper()
