@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ysync/ysync/internal/pgtest"
+	"github.com/ysync/ysync/internal/redistest"
+)
+
+// metrics reads a node's /metrics and returns the unlabelled samples.
+func metrics(t *testing.T, p *proc) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(httpBase(p) + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
+			continue
+		}
+		if name, v, ok := strings.Cut(line, " "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				out[name] = f
+			}
+		}
+	}
+	return out
+}
+
+func sumMetric(t *testing.T, name string, ps ...*proc) float64 {
+	t.Helper()
+	var s float64
+	for _, p := range ps {
+		s += metrics(t, p)[name]
+	}
+	return s
+}
+
+func readyzBody(t *testing.T, p *proc) string {
+	t.Helper()
+	resp, err := http.Get(httpBase(p) + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// pollUntil polls cond every 50 ms for up to a minute.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Three real `ysync serve` processes on one Postgres and one Redis, real y-websocket clients of
+// one document spread over them. Redis is SIGKILLed and restarted mid-run (what was published
+// meanwhile is lost), then one node is SIGKILLed mid-edit and its clients move to the others.
+// The clients converge, the gap metrics show the log filled what Redis lost, and a fresh client
+// on each surviving node sees every edit that was echoed to anyone.
+func TestClusterThreeNodes(t *testing.T) {
+	dbURL := pgtest.NewSchema(t)
+	rds := redistest.Start(t)
+	bin := buildBinary(t)
+	doc := "cluster:three/doc"
+	var nodes []*proc
+	for i := range 3 {
+		// The first migrates; the others start on the migrated schema.
+		nodes = append(nodes, startServeAt(t, bin, dbURL, freeAddr(t),
+			"--redis-url", rds.URL(), "--node-id", fmt.Sprintf("node-%d", i+1), "--position-check-interval", "1s"))
+	}
+	pollUntil(t, "every node sees the other two", func() bool {
+		for _, p := range nodes {
+			if metrics(t, p)["ysync_cluster_nodes"] != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	bases := make([]string, len(nodes))
+	for i, p := range nodes {
+		bases[i] = p.base
+	}
+	ed := runEditors(t, "cluster.mjs", strings.Join(bases, ","), doc, "6")
+	pollUntil(t, "edits acked", func() bool { return ed.ackedCount() > 50 })
+	live := sumMetric(t, "ysync_cluster_remote_updates_applied_total", nodes...)
+	if live == 0 {
+		t.Fatal("no update went from node to node through Redis")
+	}
+
+	filledFromLog := func() float64 {
+		return sumMetric(t, "ysync_cluster_filled_from_log_total", nodes...) + sumMetric(t, "ysync_cluster_fill_reloads_total", nodes...)
+	}
+	filledBefore := filledFromLog()
+
+	// Redis dies; nodes keep serving their own sessions and edits keep being acked.
+	rds.Kill()
+	acked := ed.ackedCount()
+	pollUntil(t, "edits acked while Redis is down", func() bool { return ed.ackedCount() > acked+50 })
+	rds.Restart()
+	pollUntil(t, "nodes reconnected to Redis", func() bool {
+		for _, p := range nodes {
+			if metrics(t, p)["ysync_cluster_redis_connected"] != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	acked = ed.ackedCount()
+	pollUntil(t, "edits acked after Redis came back", func() bool { return ed.ackedCount() > acked+50 })
+	// What was published while Redis was down is lost; the nodes read it from the log.
+	if after := filledFromLog(); after <= filledBefore {
+		t.Fatalf("updates filled from the log: %v before the Redis outage, %v after; want more", filledBefore, after)
+	} else {
+		t.Logf("updates filled from the log: %v before the Redis outage, %v after", filledBefore, after)
+	}
+
+	// A node dies mid-edit; its clients reconnect to the other two.
+	nodes[2].kill(t)
+	acked = ed.ackedCount()
+	pollUntil(t, "edits acked after the node died", func() bool { return ed.ackedCount() > acked+50 })
+	survivors := nodes[:2]
+
+	items := ed.stop(t)
+	echoed := ed.ackedLabels()
+	t.Logf("%d items, %d echoed", len(items), len(echoed))
+	checkAll(t, "converged clients", echoed, items)
+	for i, p := range survivors {
+		var got []string
+		// The clients converged, so every edit is in the log; a node catches up within a
+		// position check.
+		pollUntil(t, fmt.Sprintf("node %d serves every echoed edit", i+1), func() bool {
+			got = readStrings(t, p.base, doc)
+			return len(got) >= len(echoed)
+		})
+		checkAll(t, fmt.Sprintf("fresh client on node %d", i+1), echoed, got)
+	}
+	checkAll(t, "database", echoed, storedItems(t, dbURL, doc))
+
+	filled := sumMetric(t, "ysync_cluster_filled_from_log_total", survivors...) +
+		sumMetric(t, "ysync_cluster_fill_reloads_total", survivors...)
+	gaps := sumMetric(t, "ysync_cluster_gaps_detected_total", survivors...) +
+		sumMetric(t, "ysync_cluster_position_catchups_total", survivors...)
+	t.Logf("survivors: %v gaps or catch-ups, %v updates filled from the log, %v relayed live before the outage",
+		gaps, filled, live)
+	if filled == 0 || gaps == 0 {
+		t.Fatalf("the log filled nothing (gaps %v, filled %v) although Redis lost messages", gaps, filled)
+	}
+}
+
+// Two processes on one database without Redis: both edited (clients on each), both compacted
+// (documents unload and checkpoint as soon as their clients leave), both restarted. Every edit
+// that was echoed to anyone is there, and they converged through the position check. Each warns
+// in /readyz that edits between them travel by polling only.
+func TestTwoNodesWithoutRedisLoseNothing(t *testing.T) {
+	dbURL := pgtest.NewSchema(t)
+	bin := buildBinary(t)
+	doc := "cluster:noredis/doc"
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	start := func(i int) *proc {
+		return startServeAt(t, bin, dbURL, addrs[i], "--idle-timeout", "0", "--position-check-interval", "500ms")
+	}
+	a := start(0)
+	b := start(1)
+	pollUntil(t, "the polling-only warning in /readyz", func() bool {
+		return strings.Contains(readyzBody(t, a), "polling") && strings.Contains(readyzBody(t, b), "polling")
+	})
+	var echoed []string
+	for round := range 3 {
+		// Clients on both nodes; the editors never move (the two bases are tried in turn only
+		// after a close).
+		ed := runEditors(t, "cluster.mjs", a.base+","+b.base, doc, "4")
+		pollUntil(t, "edits acked", func() bool { return ed.ackedCount() > 100 })
+		items := ed.stop(t)
+		got := ed.ackedLabels()
+		checkAll(t, fmt.Sprintf("round %d: converged clients", round), got, items)
+		echoed = append(echoed, got...)
+		// The clients left: both documents unload, checkpointing up to their prefix. Then
+		// both processes restart.
+		pollUntil(t, "documents unloaded", func() bool {
+			return metrics(t, a)["ysync_documents_loaded"] == 0 && metrics(t, b)["ysync_documents_loaded"] == 0
+		})
+		if round == 1 {
+			a.kill(t)
+			b.kill(t)
+		} else {
+			for _, p := range []*proc{a, b} {
+				_ = p.cmd.Process.Signal(syscall.SIGTERM)
+				_ = p.wait(t)
+			}
+		}
+		a, b = start(0), start(1)
+		checkAll(t, fmt.Sprintf("round %d: database", round), echoed, storedItems(t, dbURL, doc))
+	}
+	checkAll(t, "fresh client on node a", echoed, readStrings(t, a.base, doc))
+	checkAll(t, "fresh client on node b", echoed, readStrings(t, b.base, doc))
+	var checkpoints int
+	if err := queryRow(t, dbURL, `SELECT count(*) FROM document_checkpoints WHERE doc_name = $1`, doc).Scan(&checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	if checkpoints == 0 {
+		t.Fatal("no checkpoint was written: compaction did not run")
+	}
+}
