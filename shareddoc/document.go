@@ -259,6 +259,8 @@ func (d *Doc) run() {
 			d.tryUnload()
 		case <-timerC(d.retryTimer):
 			d.retryTimer = nil
+		case <-timerC(d.pos.grace):
+			d.graceOver()
 		case <-stop:
 			stop = nil
 			d.beginStop()
@@ -280,7 +282,7 @@ func timerC(t Timer) <-chan time.Time {
 }
 
 func (d *Doc) stopTimers() {
-	for _, t := range []Timer{d.awTimer, d.idleTimer, d.retryTimer} {
+	for _, t := range []Timer{d.awTimer, d.idleTimer, d.retryTimer, d.pos.grace} {
 		if t != nil {
 			t.Stop()
 		}

@@ -37,6 +37,10 @@ const (
 	maxEarly = 4096
 	// fillLimit is the most updates one fill reads; a longer gap takes several.
 	fillLimit = 1000
+	// gapGrace is how long a gap seen in the relay's messages may stay open before the log is
+	// read: messages of different nodes overtake each other by milliseconds, and the missing
+	// one usually arrives meanwhile. Gaps found by the position check are read at once.
+	gapGrace = 200 * time.Millisecond
 )
 
 // remoteOrigin is the transaction origin of updates from the log written by other processes:
@@ -51,6 +55,7 @@ type logPos struct {
 	known   int64              // highest seq known to exist
 	filling bool               // a fill is in flight
 	want    bool               // a fill is wanted once the current one (or the store batch) is back
+	grace   Timer              // armed while a gap seen in messages may still close by itself
 }
 
 // fillResult is the outcome of one read of the log.
@@ -99,7 +104,7 @@ func (d *Doc) ownStored(seq int64) {
 		}
 		d.pos.own[seq] = struct{}{}
 		d.pos.known = max(d.pos.known, seq)
-		d.pos.want = true // the seqs between were appended by someone else
+		d.gapSeen() // the seqs between were appended by someone else; their news is on its way
 	}
 }
 
@@ -129,7 +134,22 @@ func (d *Doc) remoteUpdate(seq int64, update []byte) {
 		}
 		d.pos.early[seq] = update
 	}
-	d.pos.want = true
+	d.gapSeen()
+}
+
+// gapSeen starts the grace period of a gap (once per gap).
+func (d *Doc) gapSeen() {
+	if d.pos.grace == nil {
+		d.pos.grace = d.r.clock.NewTimer(gapGrace)
+	}
+}
+
+// graceOver: the gap did not close by itself; read the log.
+func (d *Doc) graceOver() {
+	d.pos.grace = nil
+	if d.pos.known > d.pos.prefix {
+		d.pos.want = true
+	}
 }
 
 // absorb advances the prefix over what is already applied (own updates) or waiting (early).
@@ -143,9 +163,13 @@ func (d *Doc) absorb() {
 			d.applyRemote(u)
 			d.r.cluster.RemoteApplied.Add(1)
 		} else {
-			return
+			break
 		}
 		d.setPrefix(next)
+	}
+	if d.pos.known <= d.pos.prefix && d.pos.grace != nil {
+		d.pos.grace.Stop() // closed by itself
+		d.pos.grace = nil
 	}
 }
 
@@ -229,7 +253,7 @@ func (d *Doc) filled(res fillResult) {
 	}
 	d.prune()
 	d.absorb()
-	if d.pos.known > d.pos.prefix {
+	if d.pos.known > d.pos.prefix && d.pos.grace == nil {
 		d.pos.want = true
 	}
 }
