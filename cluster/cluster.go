@@ -46,8 +46,13 @@ const (
 	// DefaultHeartbeatInterval is how often a node refreshes its key and looks at the others'.
 	DefaultHeartbeatInterval = 3 * time.Second
 	// DefaultHeartbeatTTL is the key's lifetime: several intervals, so that one slow refresh
-	// does not look like a death. A crashed node is declared gone within TTL + interval (< 30 s).
-	DefaultHeartbeatTTL = 4 * DefaultHeartbeatInterval
+	// does not look like a death.
+	DefaultHeartbeatTTL = 3 * DefaultHeartbeatInterval
+	// goneAfterIntervals: a node whose key has been missing from this many intervals' worth of
+	// listings is gone. More than one, because after a Redis restart (empty) every node writes
+	// its key again within an interval. A crashed node is declared gone within
+	// TTL + (2.5 + 1) intervals: under 20 s with the defaults, inside the 30 s clients wait.
+	goneAfterIntervals = 2.5
 	// publishQueue bounds the messages waiting for the publisher; past it they are dropped
 	// (the log has the updates; awareness is renewed by clients every 15 s).
 	publishQueue = 8192
@@ -151,7 +156,7 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if cfg.HeartbeatTTL <= 0 {
-		cfg.HeartbeatTTL = 4 * cfg.HeartbeatInterval
+		cfg.HeartbeatTTL = 3 * cfg.HeartbeatInterval
 	}
 	cfg.HeartbeatTTL = max(cfg.HeartbeatTTL, 2*cfg.HeartbeatInterval)
 	if cfg.Logger == nil {
@@ -472,9 +477,10 @@ func (c *Cluster) heartbeat() {
 				c.stats.HeartbeatsSeen.Add(1)
 			}
 			for n, at := range lastSeen {
-				// Absent for longer than a TTL, measured while Redis answers: after a Redis
-				// restart every node rewrites its key within an interval, so that is no death.
-				if now.Sub(at) > c.cfg.HeartbeatTTL {
+				// The key expired (a TTL without refresh) and stayed away, measured while
+				// Redis answers: after a Redis restart every node rewrites its key within an
+				// interval, so that is no death.
+				if now.Sub(at) > time.Duration(goneAfterIntervals*float64(c.cfg.HeartbeatInterval)) {
 					delete(lastSeen, n)
 					c.stats.NodesGone.Add(1)
 					c.log.Warn("node's heartbeat expired; removing its sessions' presence", "gone", n)

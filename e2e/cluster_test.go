@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -218,5 +221,59 @@ func TestTwoNodesWithoutRedisLoseNothing(t *testing.T) {
 	}
 	if checkpoints == 0 {
 		t.Fatal("no checkpoint was written: compaction did not run")
+	}
+}
+
+// Presence goes across nodes over Redis, and when a node dies without a word the others remove
+// the awareness states its sessions introduced and broadcast the removal, before the clients'
+// own 30 s timeout would.
+func TestClusterAwarenessAndDeadNode(t *testing.T) {
+	dbURL := pgtest.NewSchema(t)
+	rds := redistest.Start(t)
+	bin := buildBinary(t)
+	a := startServeAt(t, bin, dbURL, freeAddr(t), "--redis-url", rds.URL(), "--node-id", "aw-a")
+	b := startServeAt(t, bin, dbURL, freeAddr(t), "--redis-url", rds.URL(), "--node-id", "aw-b")
+	pollUntil(t, "b sees a", func() bool { return metrics(t, b)["ysync_cluster_nodes"] == 2 })
+
+	nodeBin, root := node(t)
+	cmd := exec.Command(nodeBin, filepath.Join(root, "e2e", "cluster_awareness.mjs"), a.base, b.base, "cluster:aw/doc")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := make(chan string, 8)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func(want string) string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok || !strings.Contains(l, want) {
+				t.Fatalf("awareness script: got %q, want %s\n%s", l, want, stderr.String())
+			}
+			return l
+		case <-time.After(90 * time.Second):
+			t.Fatalf("awareness script: no %s\n%s", want, stderr.String())
+		}
+		return ""
+	}
+	next(`"seen":true`)
+	a.kill(t)
+	removed := next(`"removed":true`)
+	next(`"ok":true`)
+	t.Logf("presence of the dead node's client removed on the other node: %s", removed)
+	if n := metrics(t, b)["ysync_cluster_nodes_gone_total"]; n < 1 {
+		t.Fatalf("node b did not declare a gone (nodes_gone %v): the removal came from the client's own timeout", n)
 	}
 }
