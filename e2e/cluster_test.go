@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/ysync/ysync/internal/pgtest"
 	"github.com/ysync/ysync/internal/redistest"
+	"github.com/ysync/ysync/pubsub"
+	"github.com/ysync/ysync/workflow"
 )
 
 // metrics reads a node's /metrics and returns the unlabelled samples.
@@ -275,5 +278,43 @@ func TestClusterAwarenessAndDeadNode(t *testing.T) {
 	t.Logf("presence of the dead node's client removed on the other node: %s", removed)
 	if n := metrics(t, b)["ysync_cluster_nodes_gone_total"]; n < 1 {
 		t.Fatalf("node b did not declare a gone (nodes_gone %v): the removal came from the client's own timeout", n)
+	}
+}
+
+// Workflow events go through Redis: a save on node A shows in node B's /api/events stream,
+// marked with the node it happened on.
+func TestClusterWorkflowEvents(t *testing.T) {
+	dbURL := pgtest.NewSchema(t)
+	rds := redistest.Start(t)
+	bin := buildBinary(t)
+	a := startServeAt(t, bin, dbURL, freeAddr(t), "--redis-url", rds.URL(), "--node-id", "ev-a")
+	b := startServeAt(t, bin, dbURL, freeAddr(t), "--redis-url", rds.URL(), "--node-id", "ev-b")
+
+	body, _ := json.Marshal(sampleWorkflow())
+	resp, err := http.Post(httpBase(a)+"/api/workflows", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Result *workflow.Workflow `json:"result"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	if err != nil || created.Result == nil {
+		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+	lines, stop := sseLines(t, httpBase(b)+"/api/events?topic=workflows")
+	defer stop()
+	waitLine(t, lines, "subscribed", func(l string) bool { return strings.HasPrefix(l, ": subscribed") })
+	// The bridge's SUBSCRIBE may still be on its way: let node b's bridge see a's heartbeat
+	// first (both started at once, so their subscriptions are older than this).
+	pollUntil(t, "b sees a", func() bool { return metrics(t, b)["ysync_cluster_nodes"] == 2 })
+	runWorkflowScenario(t, "editAndSave", a.base, map[string]any{"id": created.Result.ID}, nil)
+	waitLine(t, lines, "event: saved", func(l string) bool { return l == "event: saved" })
+	data := waitLine(t, lines, "data", func(l string) bool { return strings.HasPrefix(l, "data: ") })
+	var ev pubsub.Event
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(data, "data: ")), &ev); err != nil ||
+		ev != (pubsub.Event{Type: pubsub.EventSaved, ID: created.Result.ID, LockVersion: 1, Node: "ev-a"}) {
+		t.Fatalf("saved event on node b: %s (%v)", data, err)
 	}
 }

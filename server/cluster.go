@@ -86,6 +86,7 @@ func (s *Server) startCluster() {
 	cs.nodes, _ = s.store.(NodeRegistry)
 	cs.wg.Add(1)
 	go s.positionKicker()
+	s.startRemoteSaves()
 	if cs.nodes != nil {
 		cs.wg.Add(1)
 		go s.nodeHeartbeat()

@@ -86,7 +86,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		pci = -1 // the flag's 0 means never; server.Config's zero means the default
 	}
 
-	workflows := workflowsFor(st, log)
+	workflows, stopEvents, err := workflowsFor(st, cl, log)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
 	srv := server.New(server.Config{
 		IdleTimeout: cfg.IdleTimeout,
 		ReadLimit:   cfg.ReadLimit,
