@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -316,5 +317,110 @@ func TestClusterWorkflowEvents(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(data, "data: ")), &ev); err != nil ||
 		ev != (pubsub.Event{Type: pubsub.EventSaved, ID: created.Result.ID, LockVersion: 1, Node: "ev-a"}) {
 		t.Fatalf("saved event on node b: %s (%v)", data, err)
+	}
+}
+
+// /api/sessions and /api/rooms list the whole cluster (?local=1 one node), and DELETE
+// /api/sessions/{id} closes a session served by another node.
+func TestClusterAdminViews(t *testing.T) {
+	dbURL := pgtest.NewSchema(t)
+	rds := redistest.Start(t)
+	bin := buildBinary(t)
+	a := startServeAt(t, bin, dbURL, freeAddr(t), "--redis-url", rds.URL(), "--node-id", "adm-a")
+	b := startServeAt(t, bin, dbURL, freeAddr(t), "--redis-url", rds.URL(), "--node-id", "adm-b")
+	nodeBin, root := node(t)
+	cmd := exec.Command(nodeBin, filepath.Join(root, "e2e", "hold.mjs"), a.base+","+b.base, "cluster:admin/doc")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = io.WriteString(stdin, "stop\n"); _ = cmd.Wait() }()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	expect := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("hold.mjs ended waiting for %s\n%s", want, stderr.String())
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("hold.mjs: no %s\n%s", want, stderr.String())
+			}
+		}
+	}
+	expect(`"synced":true`)
+
+	type sess struct {
+		ID, Doc, User, Node string
+	}
+	getJSON := func(url string, v any) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	var all []sess
+	pollUntil(t, "both nodes' sessions listed on a", func() bool {
+		getJSON(httpBase(a)+"/api/sessions", &all)
+		return len(all) == 2
+	})
+	nodes := []string{all[0].Node, all[1].Node}
+	slices.Sort(nodes)
+	if !slices.Equal(nodes, []string{"adm-a", "adm-b"}) {
+		t.Fatalf("sessions on nodes %v", nodes)
+	}
+	var local []sess
+	getJSON(httpBase(a)+"/api/sessions?local=1", &local)
+	if len(local) != 1 || local[0].Node != "" {
+		t.Fatalf("?local=1 on a: %+v", local)
+	}
+	var rooms []struct {
+		Name     string
+		Nodes    []string
+		Sessions []sess
+	}
+	getJSON(httpBase(a)+"/api/rooms", &rooms)
+	if len(rooms) != 1 || rooms[0].Name != "cluster:admin/doc" || len(rooms[0].Nodes) != 2 || len(rooms[0].Sessions) != 2 {
+		t.Fatalf("rooms on a: %+v", rooms)
+	}
+
+	var onB sess
+	for _, s := range all {
+		if s.Node == "adm-b" {
+			onB = s
+		}
+	}
+	req, _ := http.NewRequest(http.MethodDelete, httpBase(a)+"/api/sessions/"+onB.ID, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE of b's session on a: %d", resp.StatusCode)
+	}
+	expect(`"closed":1,"code":4409`)
+	req, _ = http.NewRequest(http.MethodDelete, httpBase(a)+"/api/sessions/nope", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("DELETE of an unknown session: %v %v", resp, err)
 	}
 }

@@ -87,6 +87,7 @@ func (s *Server) startCluster() {
 	cs.wg.Add(1)
 	go s.positionKicker()
 	s.startRemoteSaves()
+	s.startViews()
 	if cs.nodes != nil {
 		cs.wg.Add(1)
 		go s.nodeHeartbeat()
