@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -154,4 +156,50 @@ func (m *Memory) LastSeqs(ctx context.Context, names []string) (map[string]int64
 		}
 	}
 	return out, nil
+}
+
+// workflowLockClass: saves of one workflow, across processes (LockWorkflow).
+const workflowLockClass int32 = 0x79736302
+
+// LockWorkflow takes the cluster-wide lock of workflow id's saves (a session advisory lock on a
+// connection held until unlock), waiting with ctx. Waiting holds no connection: it retries
+// pg_try_advisory_lock every poll, so that saves queued behind a slow one do not exhaust the
+// pool that appends need.
+func (s *Postgres) LockWorkflow(ctx context.Context, id string) (unlock func(), err error) {
+	const poll = 20 * time.Millisecond
+	for {
+		if !s.enter() {
+			return nil, fmt.Errorf("lock workflow %s: %w", id, ErrClosed)
+		}
+		conn, err := s.pool.Acquire(ctx)
+		s.life.RUnlock()
+		if err != nil {
+			return nil, fmt.Errorf("lock workflow %s: %w", id, translate(err))
+		}
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, workflowLockClass, id).Scan(&got); err != nil {
+			conn.Release()
+			return nil, fmt.Errorf("lock workflow %s: %w", id, translate(err))
+		}
+		if got {
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, workflowLockClass, id); err != nil {
+						// The lock dies with the session: do not give the connection back.
+						_ = conn.Conn().Close(ctx)
+					}
+					conn.Release()
+				})
+			}, nil
+		}
+		conn.Release()
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lock workflow %s: %w", id, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
 }

@@ -286,3 +286,48 @@ func TestPostgresNodes(t *testing.T) {
 		t.Fatalf("LiveNodes(0) = %+v, %v; want none", nodes, err)
 	}
 }
+
+// LockWorkflow is one holder at a time across stores (processes); a waiter gets it once the
+// holder unlocks, and gives up with its context.
+func TestPostgresLockWorkflow(t *testing.T) {
+	ctx := context.Background()
+	url := migratedSchema(t)
+	s1, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	unlock, err := s1.LockWorkflow(ctx, "wf-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = s2.LockWorkflow(short, "wf-1")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second holder while locked: %v, want the context's deadline", err)
+	}
+	other, err := s2.LockWorkflow(ctx, "wf-2")
+	if err != nil {
+		t.Fatalf("another workflow: %v", err)
+	}
+	other()
+	got := make(chan error, 1)
+	go func() {
+		u, err := s2.LockWorkflow(ctx, "wf-1")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	unlock()
+	unlock() // idempotent
+	if err := <-got; err != nil {
+		t.Fatalf("waiter after unlock: %v", err)
+	}
+}
