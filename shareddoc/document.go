@@ -485,6 +485,9 @@ func (c msgCmd) run(d *Doc) {
 		for _, ids := range [][]uint64{ch.Added, ch.Updated, ch.Renewed} {
 			for _, id := range ids {
 				p.clients[id] = struct{}{}
+				if d.remoteAw != nil {
+					d.claimAwareness(id, "") // it moved here from another node (remote.go)
+				}
 			}
 		}
 		for _, id := range ch.Removed {
@@ -608,6 +611,7 @@ func (d *Doc) dropOutdatedAwareness() {
 			delete(p.clients, id)
 		}
 	}
+	d.forgetAwareness(ids)
 	if upd != nil {
 		d.broadcast(syncproto.EncodeAwareness(upd), nil)
 	}

@@ -66,6 +66,9 @@ func (c remoteAwarenessCmd) run(d *Doc) {
 	}
 	for _, list := range [][]uint64{ch.Added, ch.Updated, ch.Renewed} {
 		for _, id := range list {
+			// A client that moved here from another node (or from a local session) belongs
+			// to this node now: its old node's death must not remove it.
+			d.claimAwareness(id, c.node)
 			ids[id] = struct{}{}
 		}
 	}
@@ -73,6 +76,31 @@ func (c remoteAwarenessCmd) run(d *Doc) {
 		delete(ids, id)
 	}
 	d.broadcast(syncproto.EncodeAwareness(d.aw.EncodeUpdate(ch.Clients())), nil)
+}
+
+// claimAwareness records that awareness client id is now introduced through owner (a node id, or
+// "" for a local session): it is forgotten from every other node's set and, for a remote owner,
+// from the local sessions' sets.
+func (d *Doc) claimAwareness(id uint64, owner string) {
+	for node, set := range d.remoteAw {
+		if node != owner {
+			delete(set, id)
+		}
+	}
+	if owner != "" {
+		for _, p := range d.peers {
+			delete(p.clients, id)
+		}
+	}
+}
+
+// forgetAwareness drops ids from every node's set (their states were removed here).
+func (d *Doc) forgetAwareness(ids []uint64) {
+	for _, set := range d.remoteAw {
+		for _, id := range ids {
+			delete(set, id)
+		}
+	}
 }
 
 // awarenessQueryCmd: another node loaded the document and wants this node's sessions' states.
