@@ -310,6 +310,27 @@ func TestClusterWorkflowEvents(t *testing.T) {
 	// The bridge's SUBSCRIBE may still be on its way: let node b's bridge see a's heartbeat
 	// first (both started at once, so their subscriptions are older than this).
 	pollUntil(t, "b sees a", func() bool { return metrics(t, b)["ysync_cluster_nodes"] == 2 })
+	// An editor of the workflow on node b, asking for server events.
+	nodeBin, root := node(t)
+	listener := exec.Command(nodeBin, filepath.Join(root, "e2e", "cluster_saved.mjs"), b.base, created.Result.ID)
+	lout, _ := listener.StdoutPipe()
+	var lerr bytes.Buffer
+	listener.Stderr = &lerr
+	if err := listener.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = listener.Process.Kill(); _ = listener.Wait() }()
+	llines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(lout)
+		for sc.Scan() {
+			llines <- sc.Text()
+		}
+		close(llines)
+	}()
+	if l := <-llines; !strings.Contains(l, `"ready":true`) {
+		t.Fatalf("editor on node b: %s\n%s", l, lerr.String())
+	}
 	runWorkflowScenario(t, "editAndSave", a.base, map[string]any{"id": created.Result.ID}, nil)
 	waitLine(t, lines, "event: saved", func(l string) bool { return l == "event: saved" })
 	data := waitLine(t, lines, "data", func(l string) bool { return strings.HasPrefix(l, "data: ") })
@@ -317,6 +338,23 @@ func TestClusterWorkflowEvents(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(data, "data: ")), &ev); err != nil ||
 		ev != (pubsub.Event{Type: pubsub.EventSaved, ID: created.Result.ID, LockVersion: 1, Node: "ev-a"}) {
 		t.Fatalf("saved event on node b: %s (%v)", data, err)
+	}
+	select {
+	case l := <-llines:
+		var res struct {
+			OK    bool `json:"ok"`
+			Event struct {
+				Event   string `json:"event"`
+				Payload struct {
+					LockVersion int `json:"lock_version"`
+				} `json:"payload"`
+			} `json:"event"`
+		}
+		if json.Unmarshal([]byte(l), &res) != nil || !res.OK || res.Event.Payload.LockVersion != 1 {
+			t.Fatalf("editor on node b: %s\n%s", l, lerr.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("editor on node b got no workflow_saved\n%s", lerr.String())
 	}
 }
 
