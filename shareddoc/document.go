@@ -296,7 +296,7 @@ func (d *Doc) load() error {
 	if err != nil {
 		return fmt.Errorf("load document %q: %w", d.name, err)
 	}
-	d.setPrefix(seq)
+	d.loadedAt(seq)
 	d.logLen = len(updates)
 	if checkpoint != nil {
 		updates = append([][]byte{checkpoint}, updates...)
@@ -706,11 +706,16 @@ func (d *Doc) stored(res storeResult) {
 }
 
 // compact checkpoints the live document in the background. The state is encoded now, after
-// every update with seq <= the contiguous prefix was applied, so it covers them; never more,
-// since a checkpoint deletes what it covers and other processes may have appended updates this
-// one has not applied (prefix.go).
+// every update with seq <= the verified prefix was applied, so it covers them; never more,
+// since a checkpoint deletes what it covers: other processes may have appended updates this one
+// has not applied, and updates applied from the relay's messages are only trusted once re-read
+// from the log (prefix.go). When the relay has taken the prefix past the verified one, a verify
+// fill is started too, so that the next checkpoint covers more.
 func (d *Doc) compact() {
-	if d.compacting || d.pos.prefix == 0 {
+	if d.pos.verified < d.pos.prefix && !d.pos.filling {
+		d.pos.want, d.pos.verify = true, true // the next checkpoint covers more
+	}
+	if d.compacting || d.pos.verified == 0 {
 		return
 	}
 	state, err := safeDiff(d.ydoc, nil)
@@ -719,7 +724,7 @@ func (d *Doc) compact() {
 		return
 	}
 	d.compacting = true
-	upto, store, ctx, name, out := d.pos.prefix, d.r.cfg.Store, d.r.storeCtx, d.name, d.compacts
+	upto, store, ctx, name, out := d.pos.verified, d.r.cfg.Store, d.r.storeCtx, d.name, d.compacts
 	go func() { out <- compactResult{upto: upto, err: store.Compact(ctx, name, state, upto)} }()
 }
 
@@ -782,7 +787,7 @@ func (d *Doc) finish() {
 	if d.r.storeCtx.Err() != nil {
 		return
 	}
-	needCheckpoint := d.logLen > 0 && d.pos.prefix > 0
+	needCheckpoint := d.logLen > 0 && d.pos.verified > 0
 	if !needCheckpoint && d.r.cfg.Hooks.StoreState == nil {
 		return
 	}
@@ -799,11 +804,11 @@ func (d *Doc) finish() {
 	if !needCheckpoint {
 		return
 	}
-	if err := d.r.cfg.Store.Compact(d.r.storeCtx, d.name, state, d.pos.prefix); err != nil {
+	if err := d.r.cfg.Store.Compact(d.r.storeCtx, d.name, state, d.pos.verified); err != nil {
 		// The log is still complete; compaction only makes the next load cheaper.
 		d.r.stats.StoreErrors.Add(1)
 		d.log.Error("checkpoint failed", "err", err)
 		return
 	}
-	d.log.Debug("checkpointed", "bytes", len(state), "upto_seq", d.pos.prefix)
+	d.log.Debug("checkpointed", "bytes", len(state), "upto_seq", d.pos.verified)
 }

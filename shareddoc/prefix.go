@@ -29,6 +29,15 @@ import (
 //
 // The position check (Registry, every Config.PositionCheckInterval and on request) compares the
 // prefix of each loaded document with the log's last seq, so a lost last message is found too.
+//
+// Messages from Redis are untrusted. Two rules keep a forged one from costing data:
+//   - A checkpoint covers at most the verified prefix: every update up to it was read from the
+//     log itself (load, fills) or made here. Updates applied from messages advance the prefix
+//     but not the verified prefix; before checkpointing beyond it the document re-reads that
+//     range from the log (a verify fill), so a forged update at seq N can never make a
+//     checkpoint delete the real update N.
+//   - A message claiming a seq the log does not have, by a read that started after the message
+//     arrived, is dropped and counted, so a bogus seq cannot keep the document reading the log.
 
 // Bounds of the prefix tracking.
 const (
@@ -49,18 +58,30 @@ type remoteOrigin struct{}
 
 // logPos is a document's position in its log. Owned by the actor goroutine.
 type logPos struct {
-	prefix  int64              // every update with seq <= prefix is applied
-	own     map[int64]struct{} // seqs > prefix + 1 of this process's stored updates
-	early   map[int64][]byte   // other nodes' updates > prefix + 1, waiting for the gap to fill
-	known   int64              // highest seq known to exist
-	filling bool               // a fill is in flight
-	want    bool               // a fill is wanted once the current one (or the store batch) is back
-	grace   Timer              // armed while a gap seen in messages may still close by itself
+	prefix   int64                 // every update with seq <= prefix is applied
+	verified int64                 // <= prefix; every update up to it came from the log or from here
+	own      map[int64]struct{}    // seqs > prefix + 1 of this process's stored updates
+	early    map[int64]earlyUpdate // other nodes' updates > prefix + 1, waiting for the gap to fill
+	known    int64                 // highest seq known to exist
+	filling  bool                  // a fill is in flight
+	want     bool                  // a fill is wanted once the current one (or the store batch) is back
+	verify   bool                  // the next fill reads from verified, not prefix
+	gen      int                   // fills started
+	grace    Timer                 // armed while a gap seen in messages may still close by itself
+}
+
+// earlyUpdate is an announced update waiting behind a gap; gen is the number of fills started
+// before it arrived.
+type earlyUpdate struct {
+	data []byte
+	gen  int
 }
 
 // fillResult is the outcome of one read of the log.
 type fillResult struct {
 	after   int64
+	gen     int  // which fill
+	verify  bool // read from the verified prefix
 	seqs    []int64
 	updates [][]byte
 	// reload: the range was compacted; checkpoint and updates are the whole stored document,
@@ -83,11 +104,21 @@ func (c positionCmd) run(d *Doc) {
 	}
 }
 
-// setPrefix moves the prefix and publishes it for the position check.
-func (d *Doc) setPrefix(seq int64) {
+// setPrefix moves the prefix and publishes it for the position check. trusted: the update
+// at seq came from the log or from here, so the verified prefix follows when it was level.
+func (d *Doc) setPrefix(seq int64, trusted bool) {
+	if trusted && d.pos.verified >= d.pos.prefix {
+		d.pos.verified = seq
+	}
 	d.pos.prefix = seq
 	d.pos.known = max(d.pos.known, seq)
 	d.prefixSeen.Store(seq)
+}
+
+// loadedAt sets both prefixes after reading the whole document from the store.
+func (d *Doc) loadedAt(seq int64) {
+	d.pos.verified = max(d.pos.verified, seq)
+	d.setPrefix(max(d.pos.prefix, seq), true)
 }
 
 // ownStored records that this process's update got seq.
@@ -96,7 +127,7 @@ func (d *Doc) ownStored(seq int64) {
 	case seq <= d.pos.prefix:
 		// A fill already read it from the log.
 	case seq == d.pos.prefix+1:
-		d.setPrefix(seq)
+		d.setPrefix(seq, true)
 		d.absorb()
 	default:
 		if d.pos.own == nil {
@@ -118,7 +149,7 @@ func (d *Doc) remoteUpdate(seq int64, update []byte) {
 	if seq == d.pos.prefix+1 {
 		d.applyRemote(update)
 		d.r.cluster.RemoteApplied.Add(1)
-		d.setPrefix(seq)
+		d.setPrefix(seq, false)
 		d.absorb()
 		return
 	}
@@ -130,9 +161,9 @@ func (d *Doc) remoteUpdate(seq int64, update []byte) {
 	d.r.cluster.GapsDetected.Add(1)
 	if len(d.pos.early) < maxEarly {
 		if d.pos.early == nil {
-			d.pos.early = make(map[int64][]byte)
+			d.pos.early = make(map[int64]earlyUpdate)
 		}
-		d.pos.early[seq] = update
+		d.pos.early[seq] = earlyUpdate{data: update, gen: d.pos.gen}
 	}
 	d.gapSeen()
 }
@@ -158,14 +189,15 @@ func (d *Doc) absorb() {
 		next := d.pos.prefix + 1
 		if _, ok := d.pos.own[next]; ok {
 			delete(d.pos.own, next)
+			d.setPrefix(next, true)
 		} else if u, ok := d.pos.early[next]; ok {
 			delete(d.pos.early, next)
-			d.applyRemote(u)
+			d.applyRemote(u.data)
 			d.r.cluster.RemoteApplied.Add(1)
+			d.setPrefix(next, false)
 		} else {
 			break
 		}
-		d.setPrefix(next)
 	}
 	if d.pos.known <= d.pos.prefix && d.pos.grace != nil {
 		d.pos.grace.Stop() // closed by itself
@@ -176,7 +208,7 @@ func (d *Doc) absorb() {
 // prune forgets what the prefix now covers.
 func (d *Doc) prune() {
 	maps.DeleteFunc(d.pos.own, func(seq int64, _ struct{}) bool { return seq <= d.pos.prefix })
-	maps.DeleteFunc(d.pos.early, func(seq int64, _ []byte) bool { return seq <= d.pos.prefix })
+	maps.DeleteFunc(d.pos.early, func(seq int64, _ earlyUpdate) bool { return seq <= d.pos.prefix })
 }
 
 // applyRemote applies an update from the log that this process did not make and broadcasts it
@@ -202,10 +234,16 @@ func (d *Doc) maybeFill() {
 	}
 	d.pos.want = false
 	d.pos.filling = true
+	d.pos.gen++
 	d.r.cluster.Fills.Add(1)
-	lr, st, ctx, name, after, out := d.r.logReader, d.r.cfg.Store, d.r.storeCtx, d.name, d.pos.prefix, d.fills
+	after, verify := d.pos.prefix, d.pos.verify && d.pos.verified < d.pos.prefix
+	if verify {
+		after = d.pos.verified
+	}
+	d.pos.verify = false
+	lr, st, ctx, name, out, gen := d.r.logReader, d.r.cfg.Store, d.r.storeCtx, d.name, d.fills, d.pos.gen
 	go func() {
-		res := fillResult{after: after}
+		res := fillResult{after: after, gen: gen, verify: verify}
 		res.seqs, res.updates, res.seq, res.err = lr.UpdatesAfter(ctx, name, after, fillLimit)
 		if res.err == nil && res.seq > 0 {
 			res.reload = true
@@ -224,9 +262,13 @@ func (d *Doc) filled(res fillResult) {
 		d.log.Warn("reading the log to fill a gap failed; the next position check retries", "after", res.after, "err", res.err)
 		return
 	}
-	if res.reload {
+	complete := res.reload || len(res.seqs) < fillLimit
+	switch {
+	case res.reload:
 		d.reloadFrom(res)
-	} else {
+	case res.verify:
+		d.verifyFrom(res)
+	default:
 		for i, seq := range res.seqs {
 			if seq <= d.pos.prefix {
 				continue
@@ -245,16 +287,78 @@ func (d *Doc) filled(res fillResult) {
 					d.r.cluster.FilledFromLog.Add(1)
 				}
 			}
-			d.setPrefix(seq)
+			d.setPrefix(seq, true)
 		}
-		if len(res.seqs) == fillLimit {
-			d.pos.want = true
-		}
+	}
+	if !complete {
+		d.pos.want = true
 	}
 	d.prune()
 	d.absorb()
+	if complete {
+		d.dropBogus(res.gen)
+	}
 	if d.pos.known > d.pos.prefix && d.pos.grace == nil {
 		d.pos.want = true
+	}
+	if res.verify && d.logLen >= d.r.cfg.CompactAfter {
+		d.compact()
+	}
+}
+
+// dropBogus forgets announced updates that a complete read of the log, started after they
+// arrived, did not find: their seqs do not exist (a forged or corrupt message). known is
+// recomputed from what is left, so they cannot keep the document reading the log.
+func (d *Doc) dropBogus(gen int) {
+	dropped := 0
+	known := d.pos.prefix
+	for seq, u := range d.pos.early {
+		if u.gen < gen {
+			delete(d.pos.early, seq)
+			dropped++
+			continue
+		}
+		known = max(known, seq)
+	}
+	for seq := range d.pos.own {
+		known = max(known, seq)
+	}
+	d.pos.known = known
+	if dropped > 0 {
+		d.r.cluster.RemoteBad.Add(int64(dropped))
+		d.log.Warn("announced updates are not in the log; dropped", "count", dropped, "prefix", d.pos.prefix)
+	}
+}
+
+// verifyFrom re-applies the log from the verified prefix (the range was applied from messages)
+// and sends the local sessions whatever that changed (nothing, when the messages were honest).
+func (d *Doc) verifyFrom(res fillResult) {
+	sv := crdt.EncodeStateVector(d.ydoc)
+	for i, seq := range res.seqs {
+		if seq != d.pos.verified+1 {
+			d.log.Error("log read is not contiguous", "verified", d.pos.verified, "seq", seq)
+			d.pos.want, d.pos.verify = true, true
+			break
+		}
+		if err := safeApply(d.ydoc, res.updates[i], remoteOrigin{}); err != nil {
+			d.r.cluster.RemoteBad.Add(1)
+			d.log.Error("stored update does not apply; skipped", "err", err)
+		}
+		d.pos.verified = seq
+		if seq > d.pos.prefix {
+			d.r.cluster.FilledFromLog.Add(1)
+			d.pos.prefix = seq
+			d.pos.known = max(d.pos.known, seq)
+			d.prefixSeen.Store(seq)
+		}
+	}
+	if len(res.seqs) == fillLimit {
+		d.pos.want, d.pos.verify = true, true
+	}
+	if diff, err := crdt.EncodeStateAsUpdate(d.ydoc, sv); err == nil && !isEmptyUpdate(diff) {
+		d.budget.size += int64(len(diff))
+		d.budget.sizeExact = false
+		d.broadcast(syncproto.EncodeUpdate(diff), nil)
 	}
 }
 
@@ -279,9 +383,7 @@ func (d *Doc) reloadFrom(res fillResult) {
 		d.budget.sizeExact = false
 		d.broadcast(syncproto.EncodeUpdate(diff), nil)
 	}
-	if res.seq > d.pos.prefix {
-		d.setPrefix(res.seq)
-	}
+	d.loadedAt(res.seq)
 }
 
 func isEmptyUpdate(u []byte) bool { return len(u) == 0 || slices.Equal(u, emptyUpdate) }

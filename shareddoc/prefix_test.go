@@ -241,3 +241,52 @@ func TestCheckpointNeverCoversUnappliedUpdates(t *testing.T) {
 		}
 	}
 }
+
+// A forged message (right seq, wrong content) cannot make a checkpoint delete the real update:
+// checkpoints cover only what was read from the log or made here, and the verify fill before
+// them brings the real update in.
+func TestForgedMessageCannotLoseTheRealUpdate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, shareddoc.Config{IdleTimeout: 0, CompactAfter: 1})
+	d, p := h.join("doc", "p")
+	o := newOtherNode(h)
+	seq, _ := o.write("doc", "real") // seq 1, its true announcement lost
+	forger := newClient(66)
+	d.RemoteUpdate("mallory", seq, forger.insert(t, "forged"))
+	eventually(t, func() bool { return h.reg.ClusterStats().RemoteApplied.Load() == 1 }, "forged update applied")
+	// A local edit makes the document checkpoint (CompactAfter 1) and then unload.
+	local := newClient(1)
+	send(t, d, "p", syncproto.EncodeUpdate(local.insert(t, "L")))
+	eventually(t, func() bool { return updatesTo(t, p) >= 2 }, "echo")
+	eventually(t, func() bool { return strings.Contains(liveText(t, h, "doc"), "real") }, "the verify fill brings the real update")
+	d.Leave("p")
+	eventually(t, func() bool { return h.reg.Count() == 0 }, "unloaded")
+	if got := storedText(t, h, "doc"); !strings.Contains(got, "real") || !strings.Contains(got, "L") {
+		t.Fatalf("stored document %q lost an update", got)
+	}
+}
+
+// A message claiming a seq the log does not have is dropped after one read; it does not keep
+// the document reading the log.
+func TestBogusSeqDropped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour})
+	d, a := h.join("doc", "a")
+	o := newOtherNode(h)
+	o.write("doc", "x")
+	d.RemoteUpdate("mallory", 1<<40, []byte{0, 0})
+	eventually(t, func() bool {
+		h.clock.Advance(100 * time.Millisecond)
+		return replay(t, a.messages(t)) == "x" && h.reg.ClusterStats().RemoteBad.Load() == 1
+	}, "real update filled, bogus one dropped")
+	fills := h.reg.ClusterStats().Fills.Load()
+	for range 20 {
+		h.clock.Advance(time.Second)
+	}
+	if _, err := d.Info(context.Background()); err != nil { // the actor has run what was queued
+		t.Fatal(err)
+	}
+	if n := h.reg.ClusterStats().Fills.Load(); n != fills {
+		t.Fatalf("fills went on after the bogus seq was dropped: %d -> %d", fills, n)
+	}
+}
