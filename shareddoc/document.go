@@ -787,6 +787,9 @@ func (d *Doc) finish() {
 	if d.r.storeCtx.Err() != nil {
 		return
 	}
+	if d.logLen > 0 {
+		d.verifySync() // so that the checkpoint can cover what the relay brought (prefix.go)
+	}
 	needCheckpoint := d.logLen > 0 && d.pos.verified > 0
 	if !needCheckpoint && d.r.cfg.Hooks.StoreState == nil {
 		return

@@ -386,6 +386,22 @@ func (d *Doc) reloadFrom(res fillResult) {
 	d.loadedAt(res.seq)
 }
 
+// verifySync re-reads from the log, on the document's goroutine, the range the relay brought
+// beyond the verified prefix, so that the final checkpoint can cover it. Only when nobody is
+// served (the document is unloading). Best effort: on error the checkpoint covers less.
+func (d *Doc) verifySync() {
+	for d.r.logReader != nil && d.pos.verified < d.pos.prefix {
+		seqs, updates, compactedTo, err := d.r.logReader.UpdatesAfter(d.r.storeCtx, d.name, d.pos.verified, fillLimit)
+		if err != nil || compactedTo > 0 || len(seqs) == 0 {
+			return // someone else checkpointed past us; ours would be stale anyway
+		}
+		d.verifyFrom(fillResult{seqs: seqs, updates: updates})
+		if len(seqs) < fillLimit {
+			return
+		}
+	}
+}
+
 func isEmptyUpdate(u []byte) bool { return len(u) == 0 || slices.Equal(u, emptyUpdate) }
 
 // --- the registry's position check ---------------------------------------------------------

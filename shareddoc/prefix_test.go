@@ -290,3 +290,30 @@ func TestBogusSeqDropped(t *testing.T) {
 		t.Fatalf("fills went on after the bogus seq was dropped: %d -> %d", fills, n)
 	}
 }
+
+// At unload the checkpoint covers what the relay brought too: the range is re-read from the log
+// first, so the log is compacted up to the end.
+func TestUnloadCheckpointCoversRelayedUpdates(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, shareddoc.Config{IdleTimeout: 0})
+	d, p := h.join("doc", "p")
+	o := newOtherNode(h)
+	seq, u := o.write("doc", "r")
+	d.RemoteUpdate("other", seq, u)
+	eventually(t, func() bool { return h.reg.ClusterStats().RemoteApplied.Load() == 1 }, "relayed update applied")
+	local := newClient(1)
+	send(t, d, "p", syncproto.EncodeUpdate(local.insert(t, "L")))
+	eventually(t, func() bool { return updatesTo(t, p) >= 2 }, "echo")
+	d.Leave("p")
+	eventually(t, func() bool { return h.reg.Count() == 0 }, "unloaded")
+	_, ups, last, err := h.store.Memory.Load(context.Background(), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups) != 0 || last != 2 {
+		t.Fatalf("after unload the log holds %d updates past the checkpoint (last seq %d); want a checkpoint covering both", len(ups), last)
+	}
+	if got := storedText(t, h, "doc"); !strings.Contains(got, "r") || !strings.Contains(got, "L") {
+		t.Fatalf("stored %q", got)
+	}
+}
