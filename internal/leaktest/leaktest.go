@@ -59,6 +59,12 @@ func Wait(timeout time.Duration, opts ...goleak.Option) error {
 	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
 		tr.CloseIdleConnections()
 	}
+	// Idle keep-alive connections of HTTP clients the tests made with their own transports:
+	// client-side pools of the tests, not goroutines of the code under test (which owns no
+	// long-lived HTTP client except the JWKS source, whose Close is tested on its own).
+	opts = append(opts,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"))
 	deadline := time.Now().Add(timeout)
 	for {
 		err := goleak.Find(opts...)
