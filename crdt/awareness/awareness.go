@@ -119,10 +119,8 @@ type client struct {
 type Awareness struct {
 	clients map[uint64]client
 	states  int // clients with a non-nil state
-	// version counts changes of clocks or states; all caches EncodeAll's result for it.
-	version  uint64
-	all      []byte
-	allValid bool
+	// version counts changes of clocks or states.
+	version uint64
 }
 
 // New returns an empty Awareness.
@@ -135,8 +133,8 @@ func (a *Awareness) Len() int { return a.states }
 // OutdatedTimeout ago (until Forget drops them).
 func (a *Awareness) Known() int { return len(a.clients) }
 
-// Version changes whenever a clock or a state changes (so whenever EncodeAll's result may
-// change); owners use it to cache frames built from EncodeAll.
+// Version changes whenever a clock or a state changes, so whenever EncodeAll's result may
+// change; owners use it to cache frames built from EncodeAll.
 func (a *Awareness) Version() uint64 { return a.version }
 
 // Get returns the state and clock of client. ok is false for a client never seen; state is nil
@@ -307,7 +305,6 @@ func (a *Awareness) set(id uint64, prev, next client) {
 	}
 	a.clients[id] = next
 	a.version++
-	a.allValid = false
 }
 
 // compact returns a copy of the valid JSON text s without insignificant white space, closer to
@@ -434,13 +431,9 @@ func (a *Awareness) EncodeUpdate(clients []uint64) []byte {
 // reference server sends a new connection after its SyncStep1. With no states it returns the
 // one-byte update of zero entries; the reference server sends nothing then (check Len).
 //
-// The result is cached until the next change (Version), and the same slice is returned to every
-// caller meanwhile: it must not be modified. Answering a flood of query-awareness messages thus
-// costs one encoding, not one copy of every state per query.
+// An owner answering many requests (query-awareness floods) should cache what it builds from the
+// result until Version changes, rather than encode it again per request.
 func (a *Awareness) EncodeAll() []byte {
-	if a.allValid {
-		return a.all
-	}
 	ids := make([]uint64, 0, a.states)
 	for id, c := range a.clients {
 		if c.state != nil {
@@ -448,7 +441,5 @@ func (a *Awareness) EncodeAll() []byte {
 		}
 	}
 	slices.Sort(ids)
-	a.all = a.EncodeUpdate(ids)
-	a.allValid = true
-	return a.all
+	return a.EncodeUpdate(ids)
 }

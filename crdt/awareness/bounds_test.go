@@ -1,7 +1,6 @@
 package awareness
 
 import (
-	"bytes"
 	"errors"
 	"runtime"
 	"testing"
@@ -70,38 +69,24 @@ func TestManyRemovedIDsForgotten(t *testing.T) {
 	}
 }
 
-func TestEncodeAllSharedUntilChange(t *testing.T) {
+func TestVersionChangesWithEveryChange(t *testing.T) {
 	a := New()
-	mustApply(t, a, enc(ent{1, 1, `{"a":1}`}), t0)
 	v := a.Version()
-	x, y := a.EncodeAll(), a.EncodeAll()
-	if &x[0] != &y[0] {
-		t.Fatal("two EncodeAll calls without a change did not share one buffer")
+	step := func(what string, fn func(), wantChange bool) {
+		t.Helper()
+		fn()
+		if changed := a.Version() != v; changed != wantChange {
+			t.Fatalf("%s: version changed %v, want %v", what, changed, wantChange)
+		}
+		v = a.Version()
 	}
-	mustApply(t, a, enc(ent{2, 1, `{"b":2}`}), t0)
-	if a.Version() == v {
-		t.Fatal("version did not change")
-	}
-	z := a.EncodeAll()
-	if &z[0] == &x[0] || bytes.Equal(z, x) {
-		t.Fatal("EncodeAll not invalidated by Apply")
-	}
-	if got := dec(t, z); len(got) != 2 {
-		t.Fatalf("EncodeAll after change: %+v", got)
-	}
-	if !bytes.Equal(x, enc(ent{1, 1, `{"a":1}`})) {
-		t.Fatalf("an earlier result was modified: %x", x)
-	}
-	a.Remove(ids(1), t0)
-	if w := a.EncodeAll(); !bytes.Equal(w, enc(ent{2, 1, `{"b":2}`})) {
-		t.Fatalf("EncodeAll not invalidated by Remove: %x", w)
-	}
-	// A rejected replay changes nothing and keeps the cache.
-	before := a.EncodeAll()
-	mustApply(t, a, enc(ent{2, 1, `{"b":3}`}), t0)
-	if after := a.EncodeAll(); &after[0] != &before[0] {
-		t.Fatal("cache dropped without a change")
-	}
+	step("add", func() { mustApply(t, a, enc(ent{1, 1, `{"a":1}`}), t0) }, true)
+	step("renew", func() { mustApply(t, a, enc(ent{1, 2, `{"a":1}`}), t0) }, true)
+	step("stale replay", func() { mustApply(t, a, enc(ent{1, 2, `{"a":2}`}), t0) }, false)
+	step("encode", func() { a.EncodeAll() }, false)
+	step("remove", func() { a.Remove(ids(1), t0) }, true)
+	step("remove again", func() { a.Remove(ids(1), t0) }, false)
+	step("forget", func() { a.Forget(t0.Add(time.Hour)) }, false) // no state, so EncodeAll is the same
 }
 
 func TestApplyFuncSkipsRefusedEntries(t *testing.T) {
