@@ -38,6 +38,14 @@
 // the sender once stored. An update or awareness message that does not apply closes that session
 // only (CloseBadUpdate); the document is unchanged. Awareness changes go to every session,
 // including the sender; the states a session introduced are removed, and the removal broadcast,
-// when it leaves; states silent for awareness.OutdatedTimeout are dropped by a timer on the
-// injected Clock.
+// when it leaves; states silent for awareness.OutdatedTimeout are dropped, and removed client ids
+// forgotten after the same time, by a timer on the injected Clock that runs only while the
+// document remembers any client (awareness.go).
+//
+// Awareness is bounded (awareness.go): a session may introduce at most
+// Config.MaxAwarenessClientsPerConn client ids, states are at most Config.MaxAwarenessStateBytes,
+// and a client id belongs to the session that introduced it — another session's entries for it
+// are refused unless it is the same user (SessionInfo.Subject) reconnecting, which takes it over.
+// Refused entries are skipped and the sender gets a permission-denied message; it stays open.
+// All-states answers (after SyncStep1, and to query-awareness) share one frame per change.
 package shareddoc

@@ -59,7 +59,8 @@ type Doc struct {
 	retryTimer   Timer  // armed while a failed batch waits to be retried
 	budget       budget // pending bytes and size estimate (budget.go)
 	idleTimer    Timer
-	awTimer      Timer
+	awTimer      Timer          // armed while the awareness remembers any client (awareness.go)
+	awState      awarenessState // client id owners, cached frame (awareness.go)
 	exit         bool
 }
 
@@ -225,7 +226,6 @@ func (d *Doc) run() {
 		d.log.Error("load failed", "err", err)
 		return
 	}
-	d.awTimer = d.r.clock.NewTimer(awarenessCheckInterval)
 	defer d.stopTimers()
 	d.log.Debug("loaded", "log_len", d.logLen, "seq", d.lastSeq)
 	stop := d.stop
@@ -238,9 +238,8 @@ func (d *Doc) run() {
 			d.recountPending()
 		case res := <-d.compacts:
 			d.compacted(res)
-		case <-d.awTimer.C():
-			d.dropOutdatedAwareness()
-			d.awTimer.Reset(awarenessCheckInterval)
+		case <-timerC(d.awTimer):
+			d.awarenessTick()
 		case <-timerC(d.idleTimer):
 			d.idleTimer = nil
 			d.tryUnload()
@@ -452,33 +451,15 @@ func (c msgCmd) run(d *Doc) {
 				return
 			}
 			if d.aw.Len() > 0 {
-				d.sendTo(p, syncproto.EncodeAwareness(d.aw.EncodeAll()))
+				d.sendTo(p, d.awarenessFrame())
 			}
 		case syncproto.SyncStep2, syncproto.SyncUpdate:
 			d.applyFromPeer(p, m.Payload)
 		}
 	case syncproto.TypeAwareness:
-		ch, err := d.aw.Apply(m.Payload, d.r.clock.Now())
-		if err != nil {
-			d.kick(p, CloseBadUpdate, err)
-			return
-		}
-		if ch.Empty() {
-			return
-		}
-		for _, ids := range [][]uint64{ch.Added, ch.Updated, ch.Renewed} {
-			for _, id := range ids {
-				p.clients[id] = struct{}{}
-			}
-		}
-		for _, id := range ch.Removed {
-			delete(p.clients, id)
-		}
-		// To everyone, the sender included: a lone y-websocket client counts its own awareness
-		// echo as a sign of life and reconnects after 30 s without any message.
-		d.broadcast(syncproto.EncodeAwareness(d.aw.EncodeUpdate(ch.Clients())), nil)
+		d.applyAwareness(p, m.Payload)
 	case syncproto.TypeQueryAwareness:
-		d.sendTo(p, syncproto.EncodeAwareness(d.aw.EncodeAll()))
+		d.sendTo(p, d.awarenessFrame())
 	}
 }
 
@@ -547,16 +528,7 @@ func (d *Doc) detach(p *peer) {
 		return
 	}
 	delete(d.peers, p.info.ID)
-	if len(p.clients) > 0 {
-		ids := make([]uint64, 0, len(p.clients))
-		for id := range p.clients {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		if upd, _ := d.aw.Remove(ids, d.r.clock.Now()); upd != nil {
-			d.broadcast(syncproto.EncodeAwareness(upd), nil)
-		}
-	}
+	d.dropPeerAwareness(p)
 	if len(d.peers) == 0 {
 		// Acted on by the loop, after the current command: unloading here could end the
 		// document in the middle of a broadcast or a transaction.
@@ -574,23 +546,6 @@ func (d *Doc) afterEmpty() {
 		d.tryUnload()
 	} else if d.idleTimer == nil {
 		d.idleTimer = d.r.clock.NewTimer(d.r.cfg.IdleTimeout)
-	}
-}
-
-func (d *Doc) dropOutdatedAwareness() {
-	now := d.r.clock.Now()
-	ids := d.aw.Outdated(now)
-	if len(ids) == 0 {
-		return
-	}
-	upd, _ := d.aw.Remove(ids, now)
-	for _, p := range d.peers {
-		for _, id := range ids {
-			delete(p.clients, id)
-		}
-	}
-	if upd != nil {
-		d.broadcast(syncproto.EncodeAwareness(upd), nil)
 	}
 }
 

@@ -44,6 +44,14 @@ type Config struct {
 	// refused and the peer closed with CloseBacklog (it retries). Zero means unlimited.
 	MaxPendingBytesPerDoc int64
 	MaxPendingBytes       int64
+	// MaxAwarenessClientsPerConn bounds the awareness client ids one session may introduce;
+	// entries for more are refused (permission-denied, ReasonAwarenessTooManyClients). Zero
+	// means unlimited; the server's default is DefaultMaxAwarenessClientsPerConn.
+	MaxAwarenessClientsPerConn int
+	// MaxAwarenessStateBytes bounds one awareness state (its JSON text); larger ones are
+	// refused (permission-denied, ReasonAwarenessStateTooLarge). Zero means unlimited; the
+	// server's default is DefaultMaxAwarenessStateBytes.
+	MaxAwarenessStateBytes int
 }
 
 // Registry finds, creates and unloads documents. Its mutex guards only the name → document map
