@@ -41,7 +41,11 @@ type Doc struct {
 	prev     *Doc  // a predecessor still doing its final flush; load waits for it
 	err      error // why the document stopped; written before done is closed
 
-	joining int // sessions on their way in; guarded by r.mu
+	joining  int  // sessions on their way in; guarded by r.mu
+	evicting bool // chosen for eviction, not yet ended (evict.go); guarded by r.mu
+
+	idleWake  chan struct{} // the idle wheel's countdown ended, or eviction (wheel.go)
+	idleEntry *idleEntry    // the wheel's entry while counting down; guarded by r.wheel.mu
 
 	// Owned by the actor goroutine.
 	ydoc         *crdt.Doc
@@ -56,9 +60,8 @@ type Doc struct {
 	unloadWanted bool
 	becameEmpty  bool
 	retryDelay   time.Duration
-	retryTimer   Timer  // armed while a failed batch waits to be retried
-	budget       budget // pending bytes and size estimate (budget.go)
-	idleTimer    Timer
+	retryTimer   Timer          // armed while a failed batch waits to be retried
+	budget       budget         // pending bytes and size estimate (budget.go)
 	awTimer      Timer          // armed while the awareness remembers any client (awareness.go)
 	awState      awarenessState // client id owners, cached frame (awareness.go)
 	exit         bool
@@ -109,6 +112,7 @@ func newDoc(r *Registry, name string, prev *Doc) *Doc {
 		done:     make(chan struct{}),
 		prev:     prev,
 		peers:    make(map[string]*peer),
+		idleWake: make(chan struct{}, 1),
 	}
 }
 
@@ -212,6 +216,7 @@ func (d *Doc) Info(ctx context.Context) (Info, error) {
 
 func (d *Doc) run() {
 	defer func() {
+		d.r.wheel.cancel(d)
 		d.r.forget(d)
 		d.r.stats.DocumentsLoaded.Add(-1)
 		d.releaseBudget()
@@ -240,8 +245,7 @@ func (d *Doc) run() {
 			d.compacted(res)
 		case <-timerC(d.awTimer):
 			d.awarenessTick()
-		case <-timerC(d.idleTimer):
-			d.idleTimer = nil
+		case <-d.idleWake:
 			d.tryUnload()
 		case <-timerC(d.retryTimer):
 			d.retryTimer = nil
@@ -265,7 +269,7 @@ func timerC(t Timer) <-chan time.Time {
 }
 
 func (d *Doc) stopTimers() {
-	for _, t := range []Timer{d.awTimer, d.idleTimer, d.retryTimer} {
+	for _, t := range []Timer{d.awTimer, d.retryTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -354,6 +358,7 @@ type joinCmd struct {
 func (c joinCmd) run(d *Doc) {
 	d.r.mu.Lock()
 	d.joining--
+	d.r.endEvictionLocked(d) // joined again before it could unload: no longer evicted
 	d.r.mu.Unlock()
 	if d.stopping {
 		c.reply <- ErrClosed
@@ -364,10 +369,7 @@ func (c joinCmd) run(d *Doc) {
 		return
 	}
 	d.peers[c.info.ID] = &peer{info: c.info, p: c.peer, clients: make(map[uint64]struct{})}
-	if d.idleTimer != nil {
-		d.idleTimer.Stop()
-		d.idleTimer = nil
-	}
+	d.r.wheel.cancel(d)
 	d.unloadWanted = false
 	c.reply <- nil
 }
@@ -544,8 +546,8 @@ func (d *Doc) afterEmpty() {
 	}
 	if d.r.cfg.IdleTimeout <= 0 {
 		d.tryUnload()
-	} else if d.idleTimer == nil {
-		d.idleTimer = d.r.clock.NewTimer(d.r.cfg.IdleTimeout)
+	} else {
+		d.r.wheel.schedule(d, d.r.clock.Now().Add(d.r.cfg.IdleTimeout))
 	}
 }
 

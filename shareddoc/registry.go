@@ -52,6 +52,11 @@ type Config struct {
 	// refused (permission-denied, ReasonAwarenessStateTooLarge). Zero means unlimited; the
 	// server's default is DefaultMaxAwarenessStateBytes.
 	MaxAwarenessStateBytes int
+	// MaxLoadedDocs bounds the documents in memory. Over it, creating a document evicts the
+	// least recently used idle one (no sessions; stored and checkpointed before it leaves), and
+	// with none idle the join fails with ErrTooManyDocuments (evict.go). Zero means unlimited;
+	// the server's default is DefaultMaxLoadedDocs.
+	MaxLoadedDocs int
 }
 
 // Registry finds, creates and unloads documents. Its mutex guards only the name → document map
@@ -61,6 +66,7 @@ type Registry struct {
 	log   *slog.Logger
 	clock Clock
 	stats Stats
+	wheel *idleWheel // idle countdowns of every document (wheel.go)
 
 	// storeCtx is handed to every storage call; Shutdown cancels it when its deadline passes so
 	// that stuck calls give up.
@@ -70,6 +76,7 @@ type Registry struct {
 	mu        sync.Mutex
 	docs      map[string]*Doc // live documents
 	unloading map[string]*Doc // documents doing their final flush; a successor waits for them
+	evicting  int             // documents with evicting set (evict.go)
 	closing   bool
 }
 
@@ -98,6 +105,7 @@ func NewRegistry(cfg Config) *Registry {
 		cfg:         cfg,
 		log:         cfg.Logger,
 		clock:       cfg.Clock,
+		wheel:       newIdleWheel(cfg.Clock),
 		storeCtx:    ctx,
 		cancelStore: cancel,
 		docs:        make(map[string]*Doc),
@@ -137,6 +145,10 @@ func (r *Registry) JoinOrCreate(ctx context.Context, name string, opts JoinOptio
 	}
 	d := r.docs[name]
 	if d == nil {
+		if err := r.admitNewLocked(); err != nil {
+			r.mu.Unlock()
+			return nil, false, fmt.Errorf("join %q: %w", name, err)
+		}
 		d = newDoc(r, name, r.unloading[name])
 		r.docs[name] = d
 		created = true
@@ -231,6 +243,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 			<-d.done
 		}
 	}
+	r.wheel.stop()
 	r.cancelStore()
 	return err
 }
@@ -245,6 +258,7 @@ func (r *Registry) forget(d *Doc) {
 	if r.unloading[d.name] == d {
 		delete(r.unloading, d.name)
 	}
+	r.endEvictionLocked(d)
 }
 
 // beginUnload removes d from the live map unless a join is on its way. The caller is d's
@@ -253,6 +267,7 @@ func (r *Registry) beginUnload(d *Doc) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d.joining > 0 {
+		r.endEvictionLocked(d)
 		return false
 	}
 	if r.docs[d.name] == d {

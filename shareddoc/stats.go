@@ -36,6 +36,11 @@ type Stats struct {
 	AwarenessRefusedNotOwner atomic.Int64
 	AwarenessTakeovers       atomic.Int64
 	AwarenessTakeoversOpen   atomic.Int64
+
+	// Evictions counts idle documents unloaded early because the registry was at
+	// MaxLoadedDocs; DocumentsRefused counts joins refused with ErrTooManyDocuments (evict.go).
+	Evictions        atomic.Int64
+	DocumentsRefused atomic.Int64
 }
 
 // LatencyBuckets are the upper bounds, in seconds, of Histogram's buckets.
