@@ -25,10 +25,9 @@
 // the same name that is still doing its final flush, then loads the stored updates, then serves
 // commands in order, so the first sync reply always sees the stored state. When the last session
 // leaves, the document starts its idle countdown on the registry's one idle wheel (wheel.go; with
-// IdleTimeout zero it tries at once). Unloading
-// waits until nothing is pending storage, and then, under the registry mutex, gives up if a join
-// is on its way; otherwise it leaves the map, checkpoints (Store.Compact with the whole state) and
-// ends. A join racing an unload therefore either lands on the live document or creates a fresh
+// IdleTimeout zero it tries at once). Unloading waits until nothing is pending storage, and
+// then, under the registry mutex, gives up if a join is on its way; otherwise it leaves the map,
+// checkpoints (Store.Compact with the whole state) and ends. A join racing an unload therefore either lands on the live document or creates a fresh
 // one that loads after the checkpoint.
 //
 // With Config.MaxLoadedDocs set, creating a document over the cap evicts the least recently used
