@@ -109,6 +109,10 @@ func New(cfg Config, st Store) *Server {
 			MaxDocBytes:           cfg.Limits.MaxDocBytes,
 			MaxPendingBytesPerDoc: cfg.Limits.MaxPendingBytesPerDoc,
 			MaxPendingBytes:       cfg.Limits.MaxPendingBytes,
+
+			MaxAwarenessClientsPerConn: cfg.Limits.MaxAwarenessClientsPerConn,
+			MaxAwarenessStateBytes:     cfg.Limits.MaxAwarenessStateBytes,
+			MaxLoadedDocs:              cfg.Limits.MaxLoadedDocs,
 		}),
 		upgrader: websocket.Upgrader{
 			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
@@ -241,7 +245,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
-	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC()}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Subject: adm.subject(), Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC()}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
 		QueueBudget: s.cfg.QueueBudget,

@@ -65,6 +65,19 @@ type Limits struct {
 	// AuthTimeout bounds one call of the Authenticator; a timeout counts as unauthenticated
 	// (401). Default 10 s.
 	AuthTimeout time.Duration
+
+	// Awareness and loaded-document bounds (docbounds.go).
+	//
+	// MaxAwarenessClientsPerConn: awareness client ids one connection may introduce; entries
+	// for more are refused (permission-denied "too many awareness clients"). Default 4.
+	MaxAwarenessClientsPerConn int
+	// MaxAwarenessStateBytes: the largest awareness state; larger ones are refused
+	// (permission-denied "awareness state too large"). Default 64 KiB.
+	MaxAwarenessStateBytes int
+	// MaxLoadedDocs: documents in memory. Over it the least recently used idle document is
+	// evicted (stored first); with none idle a new document's upgrade gets 503 (1013 if the
+	// race is lost after the upgrade). Default shareddoc.DefaultMaxLoadedDocs (10,000).
+	MaxLoadedDocs int
 }
 
 func orDefault[T int | int64 | float64 | time.Duration](v, def T) T {
@@ -94,6 +107,7 @@ func (l Limits) withDefaults(readLimit int64) Limits {
 	l.MaxConns = orDefault(l.MaxConns, DefaultMaxConns)
 	l.HandshakeTimeout = orDefault(l.HandshakeTimeout, DefaultHandshakeTimeout)
 	l.AuthTimeout = orDefault(l.AuthTimeout, DefaultAuthTimeout)
+	l = l.withDocBoundsDefaults()
 	return l
 }
 
@@ -187,6 +201,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, doc string) (*adm
 		s.trust.refusedForbidden.Add(1)
 		s.log.Info("upgrade refused: no permission on the document", "doc", doc, "user", p.UserID, "remote", r.RemoteAddr)
 		writeError(w, http.StatusForbidden, "forbidden")
+		return nil, false
+	}
+	if !s.canLoadDoc(w, doc) { // docbounds.go: 503 when no document can be evicted for it
 		return nil, false
 	}
 	if !s.trust.conns.TryAcquire(doc) {

@@ -34,11 +34,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"shutdown_timeout", cfg.ShutdownTimeout,
 		"log_level", cfg.LogLevel,
 		"log_format", cfg.LogFormat,
-	}, cfg.Trust.logAttrs()...)...)
+	}, append(cfg.Trust.logAttrs(), cfg.DocBounds.logAttrs()...)...)...)
 	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
 	if err != nil {
 		return err
 	}
+	lim = cfg.DocBounds.apply(lim)
 
 	var st closableStore
 	if cfg.DatabaseURL == "" {
