@@ -35,3 +35,4 @@ go test -race -count=1 -timeout 20m ./...
 log "fuzz (10s each)"
 go test -run '^$' -fuzz '^FuzzFrame$' -fuzztime 10s ./session
 go test -run '^$' -fuzz '^FuzzApplyUpdate$' -fuzztime 10s ./crdt
+go test -run '^$' -fuzz '^FuzzApplyAllocation$' -fuzztime 10s ./crdt/awareness

@@ -1,0 +1,350 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ysync/ysync/crdt/encoding"
+	"github.com/ysync/ysync/crdt/syncproto"
+)
+
+// rssBound is the most resident memory `ysync serve` may use during and after every attack of
+// TestHostileAwarenessAndDocuments. Before the bounds, the same attacks took it to 3.5 GB
+// (awareness ids), 1.9 GB (query-awareness copies) and 556 MB (documents). The 15 MB frames
+// themselves are read into memory (the read limit is 16 MiB), so the bound leaves room for a few
+// of them in flight plus the garbage collector's headroom.
+const rssBound = 256 << 20
+
+// attackDocs is how many distinct documents one client opens; the issue's attack was 25,000.
+const attackDocs = 25_000
+
+// startMemoryBinary runs `ysync serve` on the in-memory store with extra flags.
+func startMemoryBinary(t *testing.T, args ...string) *proc {
+	t.Helper()
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL=", "YSYNC_DATABASE_URL=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "ysync listening on http://"); ok {
+				addr <- a
+			}
+		}
+	}()
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	select {
+	case a := <-addr:
+		p.base = "ws://" + a + "/ws"
+	case err := <-p.exited:
+		t.Fatalf("ysync exited at start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("ysync did not start")
+	}
+	return p
+}
+
+// procStatus reads a "kB" field (VmRSS, VmHWM) of /proc/<pid>/status, in bytes.
+func procStatus(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("parse %s %q: %v", field, v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// labelledMetric reads one labelled sample, e.g. name{reason="x"}.
+func labelledMetric(t *testing.T, wsBase, sample string) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + strings.TrimSuffix(strings.TrimPrefix(wsBase, "ws://"), "/ws") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatalf("metric %s not found", sample)
+	return 0
+}
+
+// awarenessFrame encodes an awareness message of n entries for ids first.., each with state.
+func awarenessFrame(first uint64, n int, state string) []byte {
+	e := encoding.NewEncoder()
+	e.WriteVarUint(uint64(n))
+	for i := range n {
+		e.WriteVarUint(first + uint64(i))
+		e.WriteVarUint(1)
+		e.WriteVarString(state)
+	}
+	return syncproto.EncodeAwareness(e.Bytes())
+}
+
+// drain reads and discards everything the server sends c until it closes.
+func drain(c *websocket.Conn) {
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+// Against the real binary: 1.5M-id awareness frames, oversized states, query-awareness floods by
+// a client that never reads, and 25,000 distinct documents opened by one client. The process
+// survives, its RSS (from /proc) stays below rssBound throughout and after, the metrics count
+// each refusal, and honest y-websocket editors keep syncing — every acknowledged edit kept — with
+// awareness working.
+func TestHostileAwarenessAndDocuments(t *testing.T) {
+	const maxDocs = 1000
+	p := startMemoryBinary(t, "--max-loaded-docs", strconv.Itoa(maxDocs))
+	pid := p.cmd.Process.Pid
+	base := p.base
+	doc := "hostile/awareness"
+	ed := startEditors(t, base, doc, 2, "")
+	waitAcked := func(n int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for ed.ackedCount() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: editors stalled at %d acked\n%s", what, ed.ackedCount(), ed.stderrString())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitAcked(20, "start")
+	alive := func(what string) {
+		t.Helper()
+		select {
+		case err := <-p.exited:
+			t.Fatalf("ysync died during %s: %v\n%s", what, err, firstLines(p.stderr.String(), 80))
+		default:
+		}
+		if rss := procStatus(t, pid, "VmRSS"); rss > rssBound {
+			t.Fatalf("after %s: RSS %d MiB > bound %d MiB", what, rss>>20, rssBound>>20)
+		}
+		t.Logf("after %s: RSS %d MiB, peak %d MiB", what, procStatus(t, pid, "VmRSS")>>20, procStatus(t, pid, "VmHWM")>>20)
+	}
+	alive("start")
+
+	// 1. Frames of 1.5M awareness ids (15 MB of nulls, 12 MB of states), three senders at once,
+	// twice each.
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := hostileDialErr(base, doc)
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			defer c.Close()
+			go drain(c)
+			_ = c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
+			for i, state := range []string{"null", "{}"} {
+				_ = c.SetWriteDeadline(time.Now().Add(60 * time.Second))
+				if err := c.WriteMessage(websocket.BinaryMessage, awarenessFrame(uint64(10_000_000*(w+1)+3_000_000*i), 1_500_000, state)); err != nil {
+					t.Errorf("write awareness frame: %v", err)
+					return
+				}
+			}
+			// A query after the frames comes back once they were handled.
+			_ = c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeQueryAwareness())
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(120 * time.Second)
+	for labelledMetric(t, base, `ysync_awareness_entries_refused_total{reason="too_many_clients"}`) < 3*(1_500_000-4) {
+		if time.Now().After(deadline) {
+			t.Fatalf("awareness frames not refused: %d", labelledMetric(t, base, `ysync_awareness_entries_refused_total{reason="too_many_clients"}`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	alive("1.5M-id awareness frames")
+
+	// 2. Huge states: 10 MB, and just over the 64 KiB cap; both refused.
+	c, err := hostileDialErr(base, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go drain(c)
+	big := `"` + strings.Repeat("x", 10<<20) + `"`
+	_ = c.WriteMessage(websocket.BinaryMessage, awarenessFrame(1, 1, big))
+	_ = c.WriteMessage(websocket.BinaryMessage, awarenessFrame(2, 1, `"`+strings.Repeat("y", 64<<10)+`"`))
+	deadline = time.Now().Add(60 * time.Second)
+	for labelledMetric(t, base, `ysync_awareness_entries_refused_total{reason="state_too_large"}`) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("oversized states not refused")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = c.Close()
+	alive("oversized awareness states")
+
+	// 3. The largest states allowed (4 per connection, 64 KiB each, from 8 viewers: 2 MiB), then
+	// query-awareness floods from clients that never read.
+	var viewers []*websocket.Conn
+	for v := range 8 {
+		c, err := hostileDialErr(base, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viewers = append(viewers, c)
+		go drain(c)
+		_ = c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
+		e := encoding.NewEncoder()
+		e.WriteVarUint(4)
+		for i := range 4 {
+			e.WriteVarUint(uint64(500 + 10*v + i))
+			e.WriteVarUint(1)
+			e.WriteVarString(`"` + strings.Repeat("z", 64<<10-10) + `"`)
+		}
+		_ = c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeAwareness(e.Bytes()))
+	}
+	var flooders sync.WaitGroup
+	var queries atomic.Int64
+	for range 4 {
+		flooders.Add(1)
+		go func() {
+			defer flooders.Done()
+			c, err := hostileDialErr(base, doc)
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			defer c.Close()
+			q := syncproto.EncodeQueryAwareness()
+			for range 5000 { // never reads; the server throttles, then closes it as slow
+				_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if c.WriteMessage(websocket.BinaryMessage, q) != nil {
+					return
+				}
+				queries.Add(1)
+			}
+		}()
+	}
+	flooders.Wait()
+	t.Logf("query-awareness flood: %d queries sent by 4 non-reading clients; slow-consumer closes so far %d",
+		queries.Load(), labelledMetric(t, base, "ysync_slow_consumer_closes_total"))
+	alive("query-awareness floods")
+	for _, c := range viewers {
+		_ = c.Close()
+	}
+
+	// 4. One client opens 25,000 distinct documents, one after another on 8 connections at a
+	// time: each connects, syncs and leaves, so the document stays loaded, idle.
+	start := time.Now()
+	var opened, refused, failed atomic.Int64
+	var next atomic.Int64
+	var workers sync.WaitGroup
+	for range 8 {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for {
+				i := next.Add(1)
+				if i > attackDocs {
+					return
+				}
+				c, err := hostileDialErr(base, fmt.Sprintf("attack-%d", i))
+				if err != nil {
+					if strings.Contains(err.Error(), "HTTP 503") {
+						refused.Add(1)
+					} else if failed.Add(1) == 1 {
+						t.Errorf("dial: %v", err)
+					}
+					continue
+				}
+				_ = c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
+				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				if _, _, err := c.ReadMessage(); err == nil {
+					opened.Add(1)
+				} else if ce, ok := err.(*websocket.CloseError); ok && ce.Code == 1013 {
+					refused.Add(1)
+				} else {
+					failed.Add(1)
+				}
+				_ = c.Close()
+			}
+		}()
+	}
+	workers.Wait()
+	loaded := labelledMetric(t, base, "ysync_documents_loaded")
+	evicted := labelledMetric(t, base, "ysync_document_evictions_total")
+	t.Logf("%d documents opened in %v (%d refused with 503/1013, %d failed); loaded now %d, evicted %d",
+		opened.Load(), time.Since(start).Round(time.Millisecond), refused.Load(), failed.Load(), loaded, evicted)
+	if loaded > maxDocs+64 {
+		t.Errorf("%d documents loaded, cap %d", loaded, maxDocs)
+	}
+	if evicted < attackDocs-maxDocs-refused.Load() {
+		t.Errorf("only %d evictions for %d documents opened over a cap of %d", evicted, opened.Load(), maxDocs)
+	}
+	if opened.Load() < attackDocs*9/10 {
+		t.Errorf("only %d of %d documents opened: idle documents should make room", opened.Load(), attackDocs)
+	}
+	alive("25,000 documents")
+
+	// The honest editors kept syncing, awareness works for y-websocket clients, and nothing
+	// acknowledged was lost.
+	waitAcked(ed.ackedCount()+20, "after the attacks")
+	runScenario(t, "awareness", base, "")
+	items := ed.stop(t)
+	checkAll(t, "honest editors", ed.ackedLabels(), items)
+	if peak := procStatus(t, pid, "VmHWM"); peak > rssBound {
+		t.Errorf("peak RSS %d MiB > bound %d MiB", peak>>20, rssBound>>20)
+	} else {
+		t.Logf("peak RSS %d MiB (bound %d MiB); %d items converged", peak>>20, rssBound>>20, len(items))
+	}
+	alive("the end")
+
+	// And it stops cleanly.
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, firstLines(p.stderr.String(), 40))
+	}
+}
