@@ -186,10 +186,12 @@ func (dc *decoder) init(update []byte) error {
 	return nil
 }
 
-// next decodes the next entry; ok is false after the last one. fix replaces invalid UTF-8 (lib0
-// decodes strings with a replacing TextDecoder before JSON.parse sees them); the validating pass
-// does not need it, since replacement keeps JSON validity as it is.
-func (dc *decoder) next(fix bool) (e Entry, ok bool, err error) {
+// next decodes the next entry; ok is false after the last one. The validating pass (applying
+// false) checks that the state is JSON; the applying pass, over bytes already validated, skips
+// that and replaces invalid UTF-8 instead (lib0 decodes strings with a replacing TextDecoder
+// before JSON.parse sees them), which keeps JSON validity as it is: encoding/json accepts any
+// byte inside a string, and U+FFFD outside one is as invalid as the byte it replaces.
+func (dc *decoder) next(applying bool) (e Entry, ok bool, err error) {
 	if dc.i >= dc.n {
 		return e, false, nil
 	}
@@ -202,10 +204,10 @@ func (dc *decoder) next(fix bool) (e Entry, ok bool, err error) {
 	if err := d.Err(); err != nil {
 		return e, false, fmt.Errorf("%w: entry %d: %v", ErrMalformed, i, err)
 	}
-	if fix && !utf8.Valid(s) {
+	if applying && !utf8.Valid(s) {
 		s = []byte(encoding.ToValidUTF8(s))
 	}
-	if !json.Valid(s) {
+	if !applying && !json.Valid(s) {
 		return e, false, fmt.Errorf("%w: entry %d (client %d): state is not valid JSON", ErrMalformed, i, e.ClientID)
 	}
 	if !isNull(s) {

@@ -62,6 +62,9 @@ func ids(v ...uint64) []uint64 { return v }
 
 // decodeAll decodes every entry of an update (a test helper: Apply itself never collects them).
 func decodeAll(update []byte) ([]Entry, error) {
+	if err := Validate(update); err != nil {
+		return nil, err
+	}
 	var dc decoder
 	if err := dc.init(update); err != nil {
 		return nil, err

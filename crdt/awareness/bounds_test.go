@@ -1,6 +1,7 @@
 package awareness
 
 import (
+	"encoding/json"
 	"errors"
 	"runtime"
 	"testing"
@@ -212,5 +213,19 @@ func FuzzApplyAllocation(f *testing.F) {
 			t.Fatalf("Apply err %v but Validate disagrees", err)
 		}
 		checkInvariants(t, a)
+		// What the applying pass relies on to skip its own JSON check.
+		if json.Valid(update) != json.Valid([]byte(encoding.ToValidUTF8(update))) {
+			t.Fatalf("%q: JSON validity changes with UTF-8 replacement", update)
+		}
 	})
+}
+
+// Invalid UTF-8 never changes whether a state is valid JSON, so the applying pass need not check
+// again what the validating pass checked.
+func TestUTF8ReplacementKeepsJSONValidity(t *testing.T) {
+	for _, s := range []string{"\"\xff\"", "\xff", "[\"a\xc3\"]", "{\"\xe2\x82\":1}", "\"\xed\xa0\x80\"", "1\xff", "\"ok\""} {
+		if json.Valid([]byte(s)) != json.Valid([]byte(encoding.ToValidUTF8([]byte(s)))) {
+			t.Errorf("%q: validity changes with replacement", s)
+		}
+	}
 }
