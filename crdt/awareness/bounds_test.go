@@ -229,3 +229,18 @@ func TestUTF8ReplacementKeepsJSONValidity(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkApplyRefusedFlood is the 15 MB / 1.5M-id frame as the server sees it: every entry
+// validated, every new id refused by the owner's per-connection limit.
+func BenchmarkApplyRefusedFlood(b *testing.B) {
+	in := manyIDs(1_500_000, "{}")
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		a := New()
+		n := 0
+		if _, err := a.ApplyFunc(in, t0, func(Entry) bool { n++; return n <= 4 }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
