@@ -74,26 +74,6 @@ func startMemoryBinary(t *testing.T, args ...string) *proc {
 	return p
 }
 
-// procStatus reads a "kB" field (VmRSS, VmHWM) of /proc/<pid>/status, in bytes.
-func procStatus(t *testing.T, pid int, field string) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("read /proc: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("parse %s %q: %v", field, v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
-}
-
 // labelledMetric reads one labelled sample, e.g. name{reason="x"}.
 func labelledMetric(t *testing.T, wsBase, sample string) int64 {
 	t.Helper()

@@ -3,11 +3,11 @@ package awareness
 import (
 	"encoding/json"
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/ysync/ysync/crdt/encoding"
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 // manyIDs is an update of n null entries for distinct clients: the frame that once left 3.5 GB
@@ -125,7 +125,7 @@ func TestApplyFuncSkipsRefusedEntries(t *testing.T) {
 func TestValidateAllocatesNothing(t *testing.T) {
 	valid := [][]byte{manyIDs(10_000, "null"), manyIDs(10_000, `{"user":{"name":"x"}}`)}
 	for i, in := range valid {
-		if n := allocated(func() { _ = Validate(in) }); n > racePerByte*uint64(len(in))+4<<10 {
+		if n := allocbound.Bytes(func() { _ = Validate(in) }); n > racePerByte*uint64(len(in))+4<<10 {
 			t.Errorf("valid input %d: Validate of %d bytes allocated %d bytes", i, len(in), n)
 		}
 		if racePerByte == 0 {
@@ -144,7 +144,7 @@ func TestValidateAllocatesNothing(t *testing.T) {
 		if Validate(in) == nil {
 			t.Fatalf("bad input %d validated", i)
 		}
-		if n := allocated(func() { _ = Validate(in) }); n > racePerByte*uint64(len(in))+4<<10 {
+		if n := allocbound.Bytes(func() { _ = Validate(in) }); n > racePerByte*uint64(len(in))+4<<10 {
 			t.Errorf("bad input %d: Validate of %d bytes allocated %d bytes", i, len(in), n)
 		}
 		if racePerByte == 0 {
@@ -153,15 +153,6 @@ func TestValidateAllocatesNothing(t *testing.T) {
 			}
 		}
 	}
-}
-
-// allocated returns the bytes fn allocates, from the runtime's own count.
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // maxAllocPerByte bounds what Apply may allocate per byte of input when it admits everything:
@@ -175,13 +166,13 @@ const (
 func TestApplyAllocationBoundedByInput(t *testing.T) {
 	for _, in := range [][]byte{manyIDs(200_000, "0"), manyIDs(200_000, "null"), manyIDs(50_000, `{"cursor":{"anchor":1234}}`)} {
 		a := New()
-		n := allocated(func() { _, _ = a.Apply(in, t0) })
+		n := allocbound.Bytes(func() { _, _ = a.Apply(in, t0) })
 		if n > (maxAllocPerByte+racePerByte)*uint64(len(in))+allocSlack {
 			t.Errorf("%d input bytes allocated %d bytes (%.1f per byte)", len(in), n, float64(n)/float64(len(in)))
 		}
 		t.Logf("%d input bytes: %d allocated (%.1f per byte)", len(in), n, float64(n)/float64(len(in)))
 		b := New()
-		n = allocated(func() { _, _ = b.ApplyFunc(in, t0, func(Entry) bool { return false }) })
+		n = allocbound.Bytes(func() { _, _ = b.ApplyFunc(in, t0, func(Entry) bool { return false }) })
 		if n > racePerByte*uint64(len(in))+allocSlack {
 			t.Errorf("refusing every entry still allocated %d bytes for %d input bytes", n, len(in))
 		}
@@ -200,12 +191,12 @@ func FuzzApplyAllocation(f *testing.F) {
 	f.Fuzz(func(t *testing.T, update []byte) {
 		// TotalAlloc counts the whole process (under -fuzz, the worker's own traffic too), hence
 		// the slack; TestValidateAllocatesNothing counts exactly.
-		if n := allocated(func() { _ = Validate(update) }); n > racePerByte*uint64(len(update))+allocSlack {
+		if n := allocbound.Bytes(func() { _ = Validate(update) }); n > racePerByte*uint64(len(update))+allocSlack {
 			t.Fatalf("Validate of %d bytes allocated %d", len(update), n)
 		}
 		a := New()
 		var err error
-		n := allocated(func() { _, err = a.Apply(update, t0) })
+		n := allocbound.Bytes(func() { _, err = a.Apply(update, t0) })
 		if n > (maxAllocPerByte+racePerByte)*uint64(len(update))+allocSlack {
 			t.Fatalf("Apply of %d bytes allocated %d", len(update), n)
 		}
