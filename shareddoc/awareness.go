@@ -120,9 +120,27 @@ func (d *Doc) applyAwareness(p *peer, update []byte) {
 		return
 	}
 	d.armAwarenessTimer()
+	if d.remoteAw != nil {
+		for _, ids := range [][]uint64{ch.Added, ch.Updated, ch.Renewed} {
+			for _, id := range ids {
+				d.claimAwareness(id, "") // it moved here from another node (remote.go)
+			}
+		}
+	}
 	// To everyone, the sender included: a lone y-websocket client counts its own awareness
 	// echo as a sign of life and reconnects after 30 s without any message.
-	d.broadcast(syncproto.EncodeAwareness(d.aw.EncodeUpdate(ch.Clients())), nil)
+	upd := d.aw.EncodeUpdate(ch.Clients())
+	d.broadcast(syncproto.EncodeAwareness(upd), nil)
+	d.publishAwareness(upd)
+}
+
+// disownAwareness forgets the local owner of id: another node's session introduced it now
+// (remote.go's claimAwareness).
+func (d *Doc) disownAwareness(id uint64) {
+	if o := d.awState.owners[id]; o != nil {
+		delete(o.clients, id)
+		delete(d.awState.owners, id)
+	}
 }
 
 // refuseAwareness counts refused entries and tells the peer, one message per kind.
@@ -166,6 +184,7 @@ func (d *Doc) dropPeerAwareness(p *peer) {
 	slices.Sort(ids)
 	if upd, _ := d.aw.Remove(ids, d.r.clock.Now()); upd != nil {
 		d.broadcast(syncproto.EncodeAwareness(upd), nil)
+		d.publishAwareness(upd)
 	}
 }
 
@@ -182,6 +201,7 @@ func (d *Doc) awarenessTick() {
 				delete(d.awState.owners, id)
 			}
 		}
+		d.forgetAwareness(ids)
 		if upd, _ := d.aw.Remove(ids, now); upd != nil {
 			d.broadcast(syncproto.EncodeAwareness(upd), nil)
 		}

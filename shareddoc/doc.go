@@ -52,4 +52,17 @@
 // are refused unless it is the same user (SessionInfo.Subject) reconnecting, which takes it over.
 // Refused entries are skipped and the sender gets a permission-denied message; it stays open.
 // All-states answers (after SyncStep1, and to query-awareness) share one frame per change.
+//
+// # Several processes on one log
+//
+// Other processes may append to a document's log (cluster mode; two servers on one database).
+// Each document tracks its contiguous prefix of the log (prefix.go) and checkpoints at most up to
+// it. Updates other nodes announce arrive through Config.Relay: its goroutines call the Doc's
+// Subscriber methods (RemoteUpdate, RemoteAwareness, RemoteAwarenessQuery), which queue a command
+// without blocking and drop it when the queue is full. A gap is read from the log by a fill
+// goroutine (one in flight per document) whose result comes back on a channel; the registry's
+// position-check goroutine (Config.PositionCheckInterval, or CheckPositions on demand) reads the
+// log's last seqs and tells documents that are behind, also without blocking. Awareness of this
+// node's sessions goes to the relay from the actor; Registry.NodeGone, called by the cluster layer
+// when another node's heartbeat expired, removes the states that node's sessions introduced.
 package shareddoc
