@@ -51,3 +51,4 @@ go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./crdt/syncproto
 # Messages from Redis are untrusted too: the relay decoder and the event bridge.
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./cluster
 go test -run '^$' -fuzz '^FuzzWireEvent$' -fuzztime 5s ./pubsub
+go test -run '^$' -fuzz '^FuzzApplyAllocation$' -fuzztime 10s ./crdt/awareness

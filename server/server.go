@@ -129,6 +129,10 @@ func New(cfg Config, st Store) *Server {
 
 			Relay:                 cfg.relay(),
 			PositionCheckInterval: cfg.positionCheckInterval(st),
+
+			MaxAwarenessClientsPerConn: cfg.Limits.MaxAwarenessClientsPerConn,
+			MaxAwarenessStateBytes:     cfg.Limits.MaxAwarenessStateBytes,
+			MaxLoadedDocs:              cfg.Limits.MaxLoadedDocs,
 		}),
 		upgrader: websocket.Upgrader{
 			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
@@ -264,7 +268,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
-	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: s.remote(r), ConnectedAt: time.Now().UTC()}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Subject: adm.subject(), Remote: s.remote(r), ConnectedAt: time.Now().UTC()}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
 		QueueBudget: s.cfg.QueueBudget,

@@ -516,6 +516,9 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 			writeAPIError(w, session.NewRPCError(workflow.ErrorUnauthorized, "not allowed to open this document"))
 		case errors.Is(err, shareddoc.ErrClosed):
 			writeAPIError(w, session.NewRPCError(errorUnavailable, "server shutting down"))
+		case errors.Is(err, shareddoc.ErrTooManyDocuments):
+			w.Header().Set("Retry-After", "1")
+			writeAPIError(w, session.NewRPCError(errorUnavailable, "too many documents loaded; try again later"))
 		default:
 			s.workflowFailed(w, "open document", err)
 		}

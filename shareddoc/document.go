@@ -43,7 +43,11 @@ type Doc struct {
 	prev     *Doc  // a predecessor still doing its final flush; load waits for it
 	err      error // why the document stopped; written before done is closed
 
-	joining int // sessions on their way in; guarded by r.mu
+	joining  int  // sessions on their way in; guarded by r.mu
+	evicting bool // chosen for eviction, not yet ended (evict.go); guarded by r.mu
+
+	idleWake  chan struct{} // the idle wheel's countdown ended, or eviction (wheel.go)
+	idleEntry *idleEntry    // the wheel's entry while counting down; guarded by r.wheel.mu
 
 	// prefixSeen mirrors pos.prefix for the registry's position check.
 	prefixSeen atomic.Int64
@@ -62,10 +66,10 @@ type Doc struct {
 	unloadWanted bool
 	becameEmpty  bool
 	retryDelay   time.Duration
-	retryTimer   Timer  // armed while a failed batch waits to be retried
-	budget       budget // pending bytes and size estimate (budget.go)
-	idleTimer    Timer
-	awTimer      Timer
+	retryTimer   Timer          // armed while a failed batch waits to be retried
+	budget       budget         // pending bytes and size estimate (budget.go)
+	awTimer      Timer          // armed while the awareness remembers any client (awareness.go)
+	awState      awarenessState // client id owners, cached frame (awareness.go)
 	exit         bool
 }
 
@@ -115,6 +119,7 @@ func newDoc(r *Registry, name string, prev *Doc) *Doc {
 		done:     make(chan struct{}),
 		prev:     prev,
 		peers:    make(map[string]*peer),
+		idleWake: make(chan struct{}, 1),
 	}
 }
 
@@ -218,6 +223,7 @@ func (d *Doc) Info(ctx context.Context) (Info, error) {
 
 func (d *Doc) run() {
 	defer func() {
+		d.r.wheel.cancel(d)
 		d.r.forget(d)
 		d.r.stats.DocumentsLoaded.Add(-1)
 		d.releaseBudget()
@@ -233,7 +239,6 @@ func (d *Doc) run() {
 		d.log.Error("load failed", "err", err)
 		return
 	}
-	d.awTimer = d.r.clock.NewTimer(awarenessCheckInterval)
 	defer d.stopTimers()
 	d.log.Debug("loaded", "log_len", d.logLen, "seq", d.pos.prefix)
 	if d.r.cfg.Relay != nil {
@@ -251,11 +256,9 @@ func (d *Doc) run() {
 			d.compacted(res)
 		case res := <-d.fills:
 			d.filled(res)
-		case <-d.awTimer.C():
-			d.dropOutdatedAwareness()
-			d.awTimer.Reset(awarenessCheckInterval)
-		case <-timerC(d.idleTimer):
-			d.idleTimer = nil
+		case <-timerC(d.awTimer):
+			d.awarenessTick()
+		case <-d.idleWake:
 			d.tryUnload()
 		case <-timerC(d.retryTimer):
 			d.retryTimer = nil
@@ -282,7 +285,7 @@ func timerC(t Timer) <-chan time.Time {
 }
 
 func (d *Doc) stopTimers() {
-	for _, t := range []Timer{d.awTimer, d.idleTimer, d.retryTimer, d.pos.grace} {
+	for _, t := range []Timer{d.awTimer, d.retryTimer, d.pos.grace} {
 		if t != nil {
 			t.Stop()
 		}
@@ -371,6 +374,7 @@ type joinCmd struct {
 func (c joinCmd) run(d *Doc) {
 	d.r.mu.Lock()
 	d.joining--
+	d.r.endEvictionLocked(d) // joined again before it could unload: no longer evicted
 	d.r.mu.Unlock()
 	if d.stopping {
 		c.reply <- ErrClosed
@@ -381,10 +385,7 @@ func (c joinCmd) run(d *Doc) {
 		return
 	}
 	d.peers[c.info.ID] = &peer{info: c.info, p: c.peer, clients: make(map[uint64]struct{})}
-	if d.idleTimer != nil {
-		d.idleTimer.Stop()
-		d.idleTimer = nil
-	}
+	d.r.wheel.cancel(d)
 	d.unloadWanted = false
 	c.reply <- nil
 }
@@ -468,38 +469,15 @@ func (c msgCmd) run(d *Doc) {
 				return
 			}
 			if d.aw.Len() > 0 {
-				d.sendTo(p, syncproto.EncodeAwareness(d.aw.EncodeAll()))
+				d.sendTo(p, d.awarenessFrame())
 			}
 		case syncproto.SyncStep2, syncproto.SyncUpdate:
 			d.applyFromPeer(p, m.Payload)
 		}
 	case syncproto.TypeAwareness:
-		ch, err := d.aw.Apply(m.Payload, d.r.clock.Now())
-		if err != nil {
-			d.kick(p, CloseBadUpdate, err)
-			return
-		}
-		if ch.Empty() {
-			return
-		}
-		for _, ids := range [][]uint64{ch.Added, ch.Updated, ch.Renewed} {
-			for _, id := range ids {
-				p.clients[id] = struct{}{}
-				if d.remoteAw != nil {
-					d.claimAwareness(id, "") // it moved here from another node (remote.go)
-				}
-			}
-		}
-		for _, id := range ch.Removed {
-			delete(p.clients, id)
-		}
-		// To everyone, the sender included: a lone y-websocket client counts its own awareness
-		// echo as a sign of life and reconnects after 30 s without any message.
-		upd := d.aw.EncodeUpdate(ch.Clients())
-		d.broadcast(syncproto.EncodeAwareness(upd), nil)
-		d.publishAwareness(upd)
+		d.applyAwareness(p, m.Payload)
 	case syncproto.TypeQueryAwareness:
-		d.sendTo(p, syncproto.EncodeAwareness(d.aw.EncodeAll()))
+		d.sendTo(p, d.awarenessFrame())
 	}
 }
 
@@ -568,17 +546,7 @@ func (d *Doc) detach(p *peer) {
 		return
 	}
 	delete(d.peers, p.info.ID)
-	if len(p.clients) > 0 {
-		ids := make([]uint64, 0, len(p.clients))
-		for id := range p.clients {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		if upd, _ := d.aw.Remove(ids, d.r.clock.Now()); upd != nil {
-			d.broadcast(syncproto.EncodeAwareness(upd), nil)
-			d.publishAwareness(upd)
-		}
-	}
+	d.dropPeerAwareness(p)
 	if len(d.peers) == 0 {
 		// Acted on by the loop, after the current command: unloading here could end the
 		// document in the middle of a broadcast or a transaction.
@@ -594,26 +562,8 @@ func (d *Doc) afterEmpty() {
 	}
 	if d.r.cfg.IdleTimeout <= 0 {
 		d.tryUnload()
-	} else if d.idleTimer == nil {
-		d.idleTimer = d.r.clock.NewTimer(d.r.cfg.IdleTimeout)
-	}
-}
-
-func (d *Doc) dropOutdatedAwareness() {
-	now := d.r.clock.Now()
-	ids := d.aw.Outdated(now)
-	if len(ids) == 0 {
-		return
-	}
-	upd, _ := d.aw.Remove(ids, now)
-	for _, p := range d.peers {
-		for _, id := range ids {
-			delete(p.clients, id)
-		}
-	}
-	d.forgetAwareness(ids)
-	if upd != nil {
-		d.broadcast(syncproto.EncodeAwareness(upd), nil)
+	} else {
+		d.r.wheel.schedule(d, d.r.clock.Now().Add(d.r.cfg.IdleTimeout))
 	}
 }
 

@@ -73,8 +73,12 @@ func (r CloseReason) String() string {
 
 // SessionInfo describes a session attached to a document.
 type SessionInfo struct {
-	ID          string
-	User        string
+	ID   string
+	User string
+	// Subject is the authenticated user (the token's subject); empty on a server without
+	// authentication. Awareness client ids one session introduced may be taken over only by a
+	// session of the same subject (awareness.go).
+	Subject     string
 	Remote      string
 	ConnectedAt time.Time
 	// Meta is what Hooks.OnJoin returned for this session.

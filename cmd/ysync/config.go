@@ -25,7 +25,8 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
-	Trust           trustConfig // trust.go: authentication and limits
+	Trust           trustConfig     // trust.go: authentication and limits
+	DocBounds       docBoundsConfig // docbounds.go: awareness and loaded-document bounds
 
 	RedisURL              string        // cluster mode (docs/cluster.md)
 	NodeID                string        // empty: random per process
@@ -78,6 +79,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	addTrustFlags(fs, &c.Trust)
+	addDocBoundsFlags(fs, &c.DocBounds)
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0): cluster mode, nodes relay updates and presence through it; needs --database-url")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's id in the cluster and the node registry (empty: random per process)")
 	fs.DurationVar(&c.PositionCheckInterval, "position-check-interval", shareddoc.DefaultPositionCheckInterval, "with a database: how often loaded documents are compared with the log to catch up with other nodes' edits (0: never)")
@@ -102,6 +104,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("%w: --log-format must be text or json", errUsage)
+	}
+	if err := c.DocBounds.validate(); err != nil {
+		return c, err
 	}
 	if err := c.Trust.validate(); err != nil {
 		return c, err

@@ -38,11 +38,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"redis_url", maskURL(cfg.RedisURL),
 		"node_id", cfg.NodeID,
 		"position_check_interval", cfg.PositionCheckInterval,
-	}, cfg.Trust.logAttrs()...)...)
+	}, append(cfg.Trust.logAttrs(), cfg.DocBounds.logAttrs()...)...)...)
 	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
 	if err != nil {
 		return err
 	}
+	lim = cfg.DocBounds.apply(lim)
 
 	var st closableStore
 	if cfg.DatabaseURL == "" {
