@@ -491,6 +491,9 @@ func (d *Doc) applyFromPeer(p *peer, update []byte) {
 		return
 	}
 	if bytes.Equal(update, emptyUpdate) || len(update) == 0 {
+		if a, ok := p.p.(Acker); ok {
+			d.ack(p, a, true) // nothing to store
+		}
 		return
 	}
 	frame := syncproto.EncodeUpdate(update)
@@ -508,6 +511,15 @@ func (d *Doc) sendTo(p *peer, frame []byte) bool {
 	d.r.stats.SlowCloses.Add(1)
 	d.kick(p, CloseSlow, nil)
 	return false
+}
+
+// ack tells an Acker peer the outcome of its update; a peer over budget is closed as slow.
+func (d *Doc) ack(p *peer, a Acker, ok bool) {
+	if a.Ack(ok) {
+		return
+	}
+	d.r.stats.SlowCloses.Add(1)
+	d.kick(p, CloseSlow, nil)
 }
 
 // broadcast queues frame for every peer but except. Peers over budget are closed after the loop
@@ -649,7 +661,11 @@ func (d *Doc) stored(res storeResult) {
 			continue
 		}
 		if p := d.peers[u.origin]; p != nil {
-			d.sendTo(p, u.frame)
+			if a, ok := p.p.(Acker); ok {
+				d.ack(p, a, true)
+			} else {
+				d.sendTo(p, u.frame)
+			}
 		}
 	}
 	if ok := len(batch) - len(failed); ok > 0 {

@@ -36,6 +36,15 @@ type Peer interface {
 	Close(reason CloseReason, err error)
 }
 
+// Acker is implemented by a Peer whose protocol acknowledges each update it sends (Hocuspocus's
+// SyncStatus). For such a peer the document calls Ack(true) instead of echoing the update back
+// once it is stored (or at once for an update with nothing to store), and Ack(false) when it
+// refuses one (too large) instead of sending a permission-denied frame. Called from the
+// document's goroutine; must not block. It reports false like Send when over budget.
+type Acker interface {
+	Ack(ok bool) bool
+}
+
 // CloseReason says why the document closed a peer. Session maps reasons to WebSocket close
 // codes; shareddoc only knows what happened.
 type CloseReason int
@@ -77,6 +86,9 @@ type SessionInfo struct {
 	User        string
 	Remote      string
 	ConnectedAt time.Time
+	// Protocol names the session's wire protocol for the admin API ("y-websocket",
+	// "hocuspocus"); empty means y-websocket.
+	Protocol string
 	// Meta is what Hooks.OnJoin returned for this session.
 	Meta any
 }
