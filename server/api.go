@@ -56,6 +56,7 @@ type sessionJSON struct {
 	User        string    `json:"user"`
 	Remote      string    `json:"remote"`
 	ConnectedAt time.Time `json:"connected_at"`
+	Protocol    string    `json:"protocol"`
 }
 
 // roomJSON is a loaded document in the admin API.
@@ -80,7 +81,7 @@ func room(in shareddoc.Info) roomJSON {
 		PendingUpdates:  in.PendingUpdates,
 	}
 	for _, si := range in.Sessions {
-		out.Sessions = append(out.Sessions, sessionJSON{ID: si.ID, Doc: in.Name, User: si.User, Remote: si.Remote, ConnectedAt: si.ConnectedAt})
+		out.Sessions = append(out.Sessions, sessionJSON{ID: si.ID, Doc: in.Name, User: si.User, Remote: si.Remote, ConnectedAt: si.ConnectedAt, Protocol: protocolOf(si)})
 		if !slices.Contains(out.Users, si.User) {
 			out.Users = append(out.Users, si.User)
 		}
@@ -128,7 +129,7 @@ func (s *Server) handleSessions(w http.ResponseWriter, _ *http.Request) {
 	out := make([]sessionJSON, 0, len(s.sessions))
 	for _, c := range s.sessions {
 		in := c.Info()
-		out = append(out, sessionJSON{ID: in.ID, Doc: c.Doc(), User: in.User, Remote: in.Remote, ConnectedAt: in.ConnectedAt})
+		out = append(out, sessionJSON{ID: in.ID, Doc: c.Doc(), User: in.User, Remote: in.Remote, ConnectedAt: in.ConnectedAt, Protocol: c.Protocol()})
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b sessionJSON) int {
