@@ -256,6 +256,7 @@ type HPSocket struct {
 	closing    chan struct{}
 	readerDone chan struct{}
 	houseDone  chan struct{}
+	poke       chan struct{} // wakes the housekeeper after a token's expiry changed
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
@@ -284,6 +285,7 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 		closing:     make(chan struct{}),
 		readerDone:  make(chan struct{}),
 		houseDone:   make(chan struct{}),
+		poke:        make(chan struct{}, 1),
 	}
 }
 
@@ -706,7 +708,15 @@ func (s *HPSocket) handle(ctx context.Context, reg *shareddoc.Registry, data []b
 	}
 	switch state {
 	case hpHeld:
-		return s.hold(h, data)
+		if !s.hold(h, data) {
+			return false
+		}
+		if m.Type == syncproto.HPSync && m.Sync.SyncType == syncproto.SyncStep1 {
+			// A v2 provider without a token sends no Token message: its SyncStep1 comes first
+			// and opens the document as an empty token would.
+			return s.open(ctx, reg, h, "")
+		}
+		return true
 	case hpClosed:
 		return true // closed alone; nothing more until it authenticates again
 	}
@@ -837,6 +847,7 @@ func (s *HPSocket) open(ctx context.Context, reg *shareddoc.Registry, h *HPSessi
 	}
 	ok := s.sendLocked(syncproto.EncodeHPAuthenticated(h.key, scope))
 	s.mu.Unlock()
+	s.wake() // its token's expiry is the housekeeper's now
 	s.cfg.HPStats.Sessions.Add(1)
 	if s.cfg.OnSession != nil {
 		s.cfg.OnSession(h, true)
@@ -904,6 +915,7 @@ func (s *HPSocket) refresh(ctx context.Context, h *HPSession, token string) bool
 	}
 	ok := s.sendLocked(syncproto.EncodeHPAuthenticated(h.key, scope))
 	s.mu.Unlock()
+	s.wake()
 	s.log.Debug("token refreshed", "doc", h.name, "session", h.info.ID, "expires", g.Trust.ExpiresAt)
 	return ok || s.slow()
 }
@@ -989,38 +1001,55 @@ func (h *HPSession) screen(m syncproto.Message) bool {
 
 // --- housekeeping ---------------------------------------------------------------------------------
 
+func (s *HPSocket) wake() {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+}
+
 // housekeep runs the socket's timers until it closes: keep-alives, WebSocket pings, the
-// handshake timeout and token expiry.
+// handshake timeout and token expiry. It sleeps until the earliest of them is due (or a token
+// changed), so an idle socket wakes only for its keep-alive.
 func (s *HPSocket) housekeep() {
 	defer close(s.houseDone)
-	tick := min(s.cfg.Keepalive, pingPeriod(s.cfg.PongWait)) / 5
-	tick = max(tick, 10*time.Millisecond)
-	t := s.cfg.Clock.NewTimer(tick)
-	defer t.Stop()
 	start := s.cfg.Clock.Now()
-	nextPing := start.Add(pingPeriod(s.cfg.PongWait))
+	period := pingPeriod(s.cfg.PongWait)
+	nextPing := start.Add(period)
+	t := s.cfg.Clock.NewTimer(min(period, s.cfg.Keepalive))
+	defer t.Stop()
 	for {
 		select {
 		case <-t.C():
+		case <-s.poke:
 		case <-s.closing:
 			return
 		}
-		t.Reset(tick)
 		now := s.cfg.Clock.Now()
+		next := now.Add(period)
+		soon := func(at time.Time) {
+			if at.Before(next) {
+				next = at
+			}
+		}
 		var expired []*HPSession
 		s.mu.Lock()
-		if hs := s.cfg.Trust.HandshakeTimeout; hs > 0 && !s.authedAny && now.Sub(start) >= hs {
-			s.mu.Unlock()
-			s.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
-			s.log.Info("closing: no document authenticated in time", "timeout", hs)
-			s.close(DisconnectHandshakeTimeout)
-			return
+		if hs := s.cfg.Trust.HandshakeTimeout; hs > 0 && !s.authedAny {
+			if now.Sub(start) >= hs {
+				s.mu.Unlock()
+				s.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
+				s.log.Info("closing: no document authenticated in time", "timeout", hs)
+				s.close(DisconnectHandshakeTimeout)
+				return
+			}
+			soon(start.Add(hs))
 		}
 		if !now.Before(nextPing) {
-			nextPing = now.Add(pingPeriod(s.cfg.PongWait))
+			nextPing = now.Add(period)
 			s.pingDue = true
 			s.startWriterLocked()
 		}
+		soon(nextPing)
 		var keepKey string
 		for _, h := range s.docs {
 			if h.state != hpLive {
@@ -1038,17 +1067,27 @@ func (s *HPSocket) housekeep() {
 				h.asked = true
 				s.cfg.HPStats.TokenRequests.Add(1)
 				s.sendLocked(syncproto.EncodeHPTokenRequest(h.key))
+				soon(exp)
+			case !h.asked:
+				soon(h.refreshAt)
+			default:
+				soon(exp)
 			}
 		}
-		if now.Sub(s.lastWrite) >= s.cfg.Keepalive && len(s.queue) == 0 {
-			switch {
-			case s.v4:
-				s.sendLocked(syncproto.HPPingFrame)
-			case keepKey != "":
-				// An awareness update with no states: the provider counts it as a message
-				// and changes nothing.
-				s.sendLocked(syncproto.AppendAwareness(syncproto.AppendHPKey(nil, keepKey), []byte{0}))
+		if now.Sub(s.lastWrite) >= s.cfg.Keepalive {
+			if len(s.queue) == 0 {
+				switch {
+				case s.v4:
+					s.sendLocked(syncproto.HPPingFrame)
+				case keepKey != "":
+					// An awareness update with no states: the provider counts it as a
+					// message and changes nothing.
+					s.sendLocked(syncproto.AppendAwareness(syncproto.AppendHPKey(nil, keepKey), []byte{0}))
+				}
 			}
+			soon(now.Add(s.cfg.Keepalive))
+		} else {
+			soon(s.lastWrite.Add(s.cfg.Keepalive))
 		}
 		s.mu.Unlock()
 		for _, h := range expired {
@@ -1056,5 +1095,6 @@ func (s *HPSocket) housekeep() {
 			s.cfg.Stats.Trust.ExpiredCloses.Add(1)
 			s.closeDoc(h, HPReasonExpired, HPReasonUnauthorized)
 		}
+		t.Reset(max(next.Sub(now), time.Millisecond))
 	}
 }
