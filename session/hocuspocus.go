@@ -153,7 +153,7 @@ type HPConfig struct {
 	OnSession func(s *HPSession, open bool)
 	// HPStats receives the protocol's own counters. Nil means a private one.
 	HPStats *HPStats
-	// NewID returns session ids. Nil means a counter.
+	// NewID returns session ids, unique in the process. Nil means a process-wide counter.
 	NewID func() string
 }
 
@@ -171,6 +171,10 @@ type HPStats struct {
 	DocCloses      atomic.Int64 // documents closed alone (by either side)
 	Stateless      atomic.Int64 // stateless messages received
 }
+
+// hpIDs numbers sessions when HPConfig.NewID is nil: ids are unique in the process, as a
+// document needs.
+var hpIDs atomic.Int64
 
 func (c HPConfig) withDefaults() HPConfig {
 	c.Config = c.Config.withDefaults()
@@ -193,8 +197,7 @@ func (c HPConfig) withDefaults() HPConfig {
 		c.HPStats = new(HPStats)
 	}
 	if c.NewID == nil {
-		var n atomic.Int64
-		c.NewID = func() string { return "hp" + strconv.FormatInt(n.Add(1), 10) }
+		c.NewID = func() string { return "hp" + strconv.FormatInt(hpIDs.Add(1), 10) }
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
