@@ -130,7 +130,9 @@ func TestHPReadOnly(t *testing.T) {
 	if st := statuses(t, c, "d"); st[0] != 1 || st[1] != 0 {
 		t.Fatalf("statuses %v, want [1 0]", st)
 	}
-	if !hpHas(t, c, func(m syncproto.HPMessage) bool { return m.AuthType == syncproto.HPAuthAuthenticated && m.Text == "readonly" }) {
+	if !hpHas(t, c, func(m syncproto.HPMessage) bool {
+		return m.AuthType == syncproto.HPAuthAuthenticated && m.Text == "readonly"
+	}) {
 		t.Fatal("no readonly scope")
 	}
 	if got := docText(t, e, "d", c, "d"); got != "" {
