@@ -491,9 +491,6 @@ func (d *Doc) applyFromPeer(p *peer, update []byte) {
 		return
 	}
 	if bytes.Equal(update, emptyUpdate) || len(update) == 0 {
-		if a, ok := p.p.(Acker); ok {
-			d.ack(p, a, true) // nothing to store
-		}
 		return
 	}
 	frame := syncproto.EncodeUpdate(update)

@@ -38,9 +38,11 @@ type Peer interface {
 
 // Acker is implemented by a Peer whose protocol acknowledges each update it sends (Hocuspocus's
 // SyncStatus). For such a peer the document calls Ack(true) instead of echoing the update back
-// once it is stored (or at once for an update with nothing to store), and Ack(false) when it
-// refuses one (too large) instead of sending a permission-denied frame. Called from the
-// document's goroutine; must not block. It reports false like Send when over budget.
+// once it is stored, and Ack(false) when it refuses one (too large) instead of sending a
+// permission-denied frame; exactly once per non-empty update it received from the peer, in the
+// order received, unless it closes the peer. (An empty update, the V1 "0 0" or nothing, gets
+// neither an echo nor an Ack.) Called from the document's goroutine; must not block. It reports
+// false like Send when over budget.
 type Acker interface {
 	Ack(ok bool) bool
 }
