@@ -229,7 +229,14 @@ type HPSession struct {
 	trust     Trust
 	refreshAt time.Time // when to ask for a fresh token; zero: never
 	asked     bool      // a token request went out since the last token
+	// inflight are the updates handed to the document whose Ack has not come, oldest first,
+	// each with the acks the session decided itself (read-only refusals, empty updates) after
+	// it: SyncStatus messages go out in the order of the provider's updates, so a provider (or
+	// a test) may match them one to one.
+	inflight []hpInflight
 }
+
+type hpInflight struct{ after []bool }
 
 // HPSocket is one WebSocket speaking the Hocuspocus protocol.
 type HPSocket struct {
@@ -325,15 +332,50 @@ func (h *HPSession) Send(frame []byte) bool {
 	return h.s.send(out)
 }
 
-// Ack implements shareddoc.Acker: SyncStatus for the provider's update.
+// Ack implements shareddoc.Acker: SyncStatus for the provider's oldest update in flight, then
+// the session's own acks queued behind it.
 func (h *HPSession) Ack(ok bool) bool {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	var after []bool
+	if len(h.inflight) > 0 {
+		after = h.inflight[0].after
+		h.inflight = h.inflight[1:]
+	}
+	if !h.sendAckLocked(ok) {
+		return false
+	}
+	for _, a := range after {
+		if !h.sendAckLocked(a) {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *HPSession) sendAckLocked(ok bool) bool {
 	if ok {
 		h.s.cfg.HPStats.AcksStored.Add(1)
 	} else {
 		h.s.cfg.HPStats.AcksRefused.Add(1)
 	}
-	return h.s.send(syncproto.EncodeHPSyncStatus(h.key, ok))
+	return h.s.sendLocked(syncproto.EncodeHPSyncStatus(h.key, ok))
 }
+
+// localAck answers an update the document never sees (refused as read-only, or empty): at once
+// when nothing is in flight, else after the last update in flight.
+func (h *HPSession) localAck(ok bool) bool {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	if n := len(h.inflight); n > 0 {
+		h.inflight[n-1].after = append(h.inflight[n-1].after, ok)
+		return true
+	}
+	return h.sendAckLocked(ok)
+}
+
+// isEmptyUpdate: what the document neither stores nor acks (shareddoc's emptyUpdate).
+func isEmptyUpdate(u []byte) bool { return len(u) == 0 || (len(u) == 2 && u[0] == 0 && u[1] == 0) }
 
 // Close implements shareddoc.Peer. The document detached the session already; whatever the
 // reason, the provider must sync afresh, which it does after a socket close (see the package
@@ -947,8 +989,19 @@ func (s *HPSocket) closeDoc(h *HPSession, denied, reason string) {
 func (s *HPSocket) dispatch(ctx context.Context, h *HPSession, m syncproto.HPMessage) bool {
 	switch m.Type {
 	case syncproto.HPSync, syncproto.HPSyncReply, syncproto.HPAwareness, syncproto.HPQueryAwareness:
-		if m.Type != syncproto.HPAwareness && m.Type != syncproto.HPQueryAwareness && !h.screen(m.Sync) {
-			return true
+		if m.Type != syncproto.HPAwareness && m.Type != syncproto.HPQueryAwareness {
+			if !h.screen(m.Sync) {
+				return true
+			}
+			if st := m.Sync.SyncType; st == syncproto.SyncStep2 || st == syncproto.SyncUpdate {
+				if isEmptyUpdate(m.Sync.Payload) {
+					// Nothing to store: acked in turn, and the document need not see it.
+					return h.localAck(true) || s.slow()
+				}
+				s.mu.Lock()
+				h.inflight = append(h.inflight, hpInflight{})
+				s.mu.Unlock()
+			}
 		}
 		if err := h.doc.Receive(ctx, h.info.ID, m.Sync); err != nil {
 			if errors.Is(err, shareddoc.ErrClosed) || ctx.Err() != nil {
@@ -996,7 +1049,7 @@ func (h *HPSession) screen(m syncproto.Message) bool {
 	if !ok {
 		h.s.cfg.Stats.Trust.DeniedWrites.Add(1)
 	}
-	if !h.Ack(ok) {
+	if !h.localAck(ok) {
 		h.s.slow()
 	}
 	return false
