@@ -76,6 +76,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 		Authenticator: authn,
 		Limits:        lim,
+		Hocuspocus:    cfg.Hocuspocus.limits(),
 	}, st)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
