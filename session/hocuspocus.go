@@ -1022,7 +1022,9 @@ func (s *HPSocket) dispatch(ctx context.Context, h *HPSession, m syncproto.HPMes
 	return true
 }
 
-// closeDocQuietly ends a document the provider closed (its Close message): nothing is sent back.
+// closeDocQuietly ends a document the provider closed (its Close message): nothing is sent back,
+// and the document leaves the socket's table (the provider sends nothing more for it), so that a
+// long-lived socket opening and closing many documents does not run into MaxDocuments.
 func (s *HPSocket) closeDocQuietly(h *HPSession) {
 	s.mu.Lock()
 	if h.state != hpLive {
@@ -1030,6 +1032,9 @@ func (s *HPSocket) closeDocQuietly(h *HPSession) {
 		return
 	}
 	h.state = hpClosed
+	if s.docs[h.key] == h {
+		delete(s.docs, h.key)
+	}
 	s.mu.Unlock()
 	s.cfg.HPStats.DocCloses.Add(1)
 	s.ended(h)

@@ -200,10 +200,11 @@ func TestHPHeldBounds(t *testing.T) {
 }
 
 // A provider's Close ends that document's session only; the socket's other document goes on.
+// Opening and closing documents does not use up MaxDocuments.
 func TestHPCloseOneDocument(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s, c, done := e.startHP(t, session.HPConfig{})
+	s, c, done := e.startHP(t, session.HPConfig{MaxDocuments: 2})
 	for _, k := range []string{"a", "b"} {
 		c.deliver(websocket.BinaryMessage, syncproto.EncodeHPToken(k, "", ""))
 	}
@@ -216,10 +217,15 @@ func TestHPCloseOneDocument(t *testing.T) {
 	if err != nil || len(in.Sessions) != 0 {
 		t.Fatalf("a still has sessions %v (%v)", in.Sessions, err)
 	}
-	// Frames for the closed document are dropped until it authenticates again.
-	hpSend(t, c, "a", syncproto.Message{Type: syncproto.TypeSync, SyncType: syncproto.SyncUpdate, Payload: update(t, 6, "a")})
+	// It opens again with a new Token.
 	c.deliver(websocket.BinaryMessage, syncproto.EncodeHPToken("a", "", ""))
 	eventually(t, func() bool { return len(s.Sessions()) == 2 }, "a reopened")
+	for i := 0; i < 5; i++ {
+		c.deliver(websocket.BinaryMessage, append(syncproto.AppendHPKey(nil, "a"), byte(syncproto.HPClose)))
+		c.deliver(websocket.BinaryMessage, syncproto.EncodeHPToken("a", "", ""))
+	}
+	hpSend(t, c, "a", syncproto.Message{Type: syncproto.TypeSync, SyncType: syncproto.SyncUpdate, Payload: update(t, 6, "a")})
+	eventually(t, func() bool { return len(statuses(t, c, "a")) == 1 }, "a acks after reopening")
 	if s.Disconnect().Code != 0 {
 		t.Fatalf("socket closed %v", s.Disconnect())
 	}
