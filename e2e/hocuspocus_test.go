@@ -158,14 +158,26 @@ func TestHocuspocusRefusedPerDocument(t *testing.T) {
 	}
 }
 
+// lifetimeAuth accepts the tokens "short" and "long": a writer on every document whose token
+// expires that long after it is checked (not after it was made), so that a slow start of Node on
+// a loaded machine cannot use up a short lifetime before the provider connects.
+func lifetimeAuth(short time.Duration) auth.Authenticator {
+	return auth.AuthenticatorFunc(func(_ context.Context, token string) (*auth.Principal, error) {
+		life := map[string]time.Duration{"short": short, "long": time.Hour}[token]
+		if life == 0 {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.Principal{UserID: "hp-" + token, ExpiresAt: time.Now().Add(life), Docs: []auth.DocRule{{Pattern: "*", Permission: auth.Write}}}, nil
+	})
+}
+
 func TestHocuspocusTokenRefreshBeforeExpiry(t *testing.T) {
 	t.Parallel()
-	base, _ := startServer(t, server.Config{Authenticator: hpAuth(t), Hocuspocus: server.HocuspocusLimits{TokenRefresh: 2 * time.Second}})
-	// The first token expires in 4 s: the server asks for a fresh one at 2 s before that; the
-	// second lasts an hour. The scenario edits after the first expiry.
-	short := hpToken(t, auth.Claims{ExpiresAt: time.Now().Add(4 * time.Second).Unix(), Docs: map[string]string{"*": "write"}})
-	long := hpToken(t, auth.Claims{Docs: map[string]string{"*": "write"}})
-	res := runHP(t, "refresh", base, map[string]any{"tokens": []string{short, long}, "outlive": 4000})
+	// The first token lives 8 s from its check; the server asks for a fresh one 4 s before that
+	// (half the lifetime, at most --hocuspocus-token-refresh); the second lasts an hour. The
+	// scenario edits after the first one expired.
+	base, _ := startServer(t, server.Config{Authenticator: lifetimeAuth(8 * time.Second), Hocuspocus: server.HocuspocusLimits{TokenRefresh: 6 * time.Second}})
+	res := runHP(t, "refresh", base, map[string]any{"tokens": []string{"short", "long"}, "outlive": 9000})
 	if res["calls"].(float64) < 2 {
 		t.Fatalf("token function called %v times", res["calls"])
 	}
@@ -173,10 +185,8 @@ func TestHocuspocusTokenRefreshBeforeExpiry(t *testing.T) {
 
 func TestHocuspocusExpiredTokenClosesDocumentOnly(t *testing.T) {
 	t.Parallel()
-	base, _ := startServer(t, server.Config{Authenticator: hpAuth(t), Hocuspocus: server.HocuspocusLimits{TokenRefresh: time.Second}})
-	short := hpToken(t, auth.Claims{ExpiresAt: time.Now().Add(3 * time.Second).Unix(), Docs: map[string]string{"*": "write"}})
-	long := hpToken(t, auth.Claims{Docs: map[string]string{"*": "write"}})
-	res := runHP(t, "expire", base, map[string]any{"token": short, "long": long})
+	base, _ := startServer(t, server.Config{Authenticator: lifetimeAuth(4 * time.Second), Hocuspocus: server.HocuspocusLimits{TokenRefresh: time.Second}})
+	res := runHP(t, "expire", base, map[string]any{"token": "short", "long": "long"})
 	if !strings.Contains(mustJSON(t, res["closes"]), session.HPReasonUnauthorized) {
 		t.Fatalf("closes %v", res["closes"])
 	}

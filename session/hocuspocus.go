@@ -31,9 +31,12 @@ import (
 //     the socket's other documents wait too.
 //   - The writer drains the socket's one outbound queue, shared by its sessions and bounded in
 //     bytes as a Client's (writeLoop); it runs only while there is something to write.
-//   - The housekeeper (one per socket) sends the keep-alives the providers expect (v3: some
-//     message at least every Keepalive; v4: Ping), WebSocket pings for the read deadline, asks a
-//     provider for a fresh token before one expires and closes a document whose token expired.
+//   - A wheel shared by all sockets of a clock and tick (hocuspocus_wheel.go) runs housekeep
+//     for each socket every tick: the keep-alives the providers expect (v3: some message at
+//     least every Keepalive; v4: Ping), WebSocket pings for the read deadline, a request for a
+//     fresh token before one expires, and the close of a document whose token expired (on a
+//     short-lived goroutine of the socket, as closing waits for the document). An idle socket
+//     has its reader and nothing else.
 //   - The RPC goroutine, started at the first stateless message, serves stateless requests
 //     (save_workflow, ...) and the application's stateless handler one at a time, in order.
 //   - Documents call HPSession.Send, Ack and Close (never blocking: they take the socket's
@@ -265,8 +268,9 @@ type HPSocket struct {
 	writers    sync.WaitGroup
 	closing    chan struct{}
 	readerDone chan struct{}
-	houseDone  chan struct{}
-	poke       chan struct{} // wakes the housekeeper after a token's expiry changed
+	closers    sync.WaitGroup // goroutines closing expired documents (housekeep)
+	startedAt  time.Time      // Run started; for the handshake timeout
+	nextPing   time.Time
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
@@ -294,8 +298,6 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 		docs:        make(map[string]*HPSession),
 		closing:     make(chan struct{}),
 		readerDone:  make(chan struct{}),
-		houseDone:   make(chan struct{}),
-		poke:        make(chan struct{}, 1),
 	}
 }
 
@@ -582,11 +584,13 @@ func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	s.mu.Lock()
 	s.started = true
 	s.lastWrite = s.cfg.Clock.Now()
+	s.startedAt = s.lastWrite
+	s.nextPing = s.startedAt.Add(pingPeriod(s.cfg.PongWait))
 	if len(s.queue) > 0 || s.closed {
 		s.startWriterLocked()
 	}
 	s.mu.Unlock()
-	go s.housekeep()
+	wheel := joinHPWheel(s)
 	s.readLoop(ctx, reg)
 	close(s.readerDone)
 	s.close(DisconnectBroken)
@@ -603,8 +607,9 @@ func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	for _, h := range live {
 		s.ended(h)
 	}
+	wheel.leave(s)
+	s.closers.Wait()
 	s.writers.Wait()
-	<-s.houseDone
 	if s.rpcq != nil {
 		close(s.rpcq)
 		<-s.rpcDone
@@ -892,7 +897,6 @@ func (s *HPSocket) open(ctx context.Context, reg *shareddoc.Registry, h *HPSessi
 	}
 	ok := s.sendLocked(syncproto.EncodeHPAuthenticated(h.key, scope))
 	s.mu.Unlock()
-	s.wake() // its token's expiry is the housekeeper's now
 	s.cfg.HPStats.Sessions.Add(1)
 	if s.cfg.OnSession != nil {
 		s.cfg.OnSession(h, true)
@@ -960,7 +964,6 @@ func (s *HPSocket) refresh(ctx context.Context, h *HPSession, token string) bool
 	}
 	ok := s.sendLocked(syncproto.EncodeHPAuthenticated(h.key, scope))
 	s.mu.Unlock()
-	s.wake()
 	s.log.Debug("token refreshed", "doc", h.name, "session", h.info.ID, "expires", g.Trust.ExpiresAt)
 	return ok || s.slow()
 }
@@ -1062,100 +1065,70 @@ func (h *HPSession) screen(m syncproto.Message) bool {
 
 // --- housekeeping ---------------------------------------------------------------------------------
 
-func (s *HPSocket) wake() {
-	select {
-	case s.poke <- struct{}{}:
-	default:
-	}
-}
-
-// housekeep runs the socket's timers until it closes: keep-alives, WebSocket pings, the
-// handshake timeout and token expiry. It sleeps until the earliest of them is due (or a token
-// changed), so an idle socket wakes only for its keep-alive.
-func (s *HPSocket) housekeep() {
-	defer close(s.houseDone)
-	start := s.cfg.Clock.Now()
-	period := pingPeriod(s.cfg.PongWait)
-	nextPing := start.Add(period)
-	t := s.cfg.Clock.NewTimer(min(period, s.cfg.Keepalive))
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C():
-		case <-s.poke:
-		case <-s.closing:
-			return
-		}
-		now := s.cfg.Clock.Now()
-		next := now.Add(period)
-		soon := func(at time.Time) {
-			if at.Before(next) {
-				next = at
-			}
-		}
-		var expired []*HPSession
-		s.mu.Lock()
-		if hs := s.cfg.Trust.HandshakeTimeout; hs > 0 && !s.authedAny {
-			if now.Sub(start) >= hs {
-				s.mu.Unlock()
-				s.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
-				s.log.Info("closing: no document authenticated in time", "timeout", hs)
-				s.close(DisconnectHandshakeTimeout)
-				return
-			}
-			soon(start.Add(hs))
-		}
-		if !now.Before(nextPing) {
-			nextPing = now.Add(period)
-			s.pingDue = true
-			s.startWriterLocked()
-		}
-		soon(nextPing)
-		var keepKey string
-		for _, h := range s.docs {
-			if h.state != hpLive {
-				continue
-			}
-			if keepKey == "" || h.key < keepKey {
-				keepKey = h.key
-			}
-			exp := h.trust.ExpiresAt
-			switch {
-			case exp.IsZero():
-			case !now.Before(exp):
-				expired = append(expired, h)
-			case !h.asked && !now.Before(h.refreshAt):
-				h.asked = true
-				s.cfg.HPStats.TokenRequests.Add(1)
-				s.sendLocked(syncproto.EncodeHPTokenRequest(h.key))
-				soon(exp)
-			case !h.asked:
-				soon(h.refreshAt)
-			default:
-				soon(exp)
-			}
-		}
-		if now.Sub(s.lastWrite) >= s.cfg.Keepalive {
-			if len(s.queue) == 0 {
-				switch {
-				case s.v4:
-					s.sendLocked(syncproto.HPPingFrame)
-				case keepKey != "":
-					// An awareness update with no states: the provider counts it as a
-					// message and changes nothing.
-					s.sendLocked(syncproto.AppendAwareness(syncproto.AppendHPKey(nil, keepKey), []byte{0}))
-				}
-			}
-			soon(now.Add(s.cfg.Keepalive))
-		} else {
-			soon(s.lastWrite.Add(s.cfg.Keepalive))
-		}
+// housekeep runs on the socket's wheel (hocuspocus_wheel.go) every tick: keep-alives, WebSocket
+// pings, the handshake timeout and token refresh and expiry. It never blocks: documents whose
+// token expired are closed on a goroutine of the socket's (Run waits for it).
+func (s *HPSocket) housekeep(now time.Time) {
+	var expired []*HPSession
+	s.mu.Lock()
+	if s.closed {
 		s.mu.Unlock()
+		return
+	}
+	if hs := s.cfg.Trust.HandshakeTimeout; hs > 0 && !s.authedAny && now.Sub(s.startedAt) >= hs {
+		s.mu.Unlock()
+		s.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
+		s.log.Info("closing: no document authenticated in time", "timeout", hs)
+		s.close(DisconnectHandshakeTimeout)
+		return
+	}
+	if !now.Before(s.nextPing) {
+		s.nextPing = now.Add(pingPeriod(s.cfg.PongWait))
+		s.pingDue = true
+		s.startWriterLocked()
+	}
+	var keepKey string
+	for _, h := range s.docs {
+		if h.state != hpLive {
+			continue
+		}
+		if keepKey == "" || h.key < keepKey {
+			keepKey = h.key
+		}
+		exp := h.trust.ExpiresAt
+		switch {
+		case exp.IsZero():
+		case !now.Before(exp):
+			expired = append(expired, h)
+		case !h.asked && !now.Before(h.refreshAt):
+			h.asked = true
+			s.cfg.HPStats.TokenRequests.Add(1)
+			s.sendLocked(syncproto.EncodeHPTokenRequest(h.key))
+		}
+	}
+	if now.Sub(s.lastWrite) >= s.cfg.Keepalive && len(s.queue) == 0 {
+		switch {
+		case s.v4:
+			s.sendLocked(syncproto.HPPingFrame)
+		case keepKey != "":
+			// An awareness update with no states: the provider counts it as a message and
+			// changes nothing.
+			s.sendLocked(syncproto.AppendAwareness(syncproto.AppendHPKey(nil, keepKey), []byte{0}))
+		}
+	}
+	if len(expired) > 0 {
+		s.closers.Add(1)
+	}
+	s.mu.Unlock()
+	if len(expired) == 0 {
+		return
+	}
+	go func() {
+		defer s.closers.Done()
 		for _, h := range expired {
 			s.cfg.HPStats.ExpiredDocs.Add(1)
 			s.cfg.Stats.Trust.ExpiredCloses.Add(1)
 			s.closeDoc(h, HPReasonExpired, HPReasonUnauthorized)
 		}
-		t.Reset(max(next.Sub(now), time.Millisecond))
-	}
+	}()
 }
