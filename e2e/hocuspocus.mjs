@@ -316,6 +316,22 @@ const scenarios = {
     done({ reply })
   },
 
+  // save_workflow over Stateless: the same JSON request/reply as message type 5; the other
+  // editor gets the workflow_saved event as a stateless message.
+  async workflowSave () {
+    const name = `workflow:${arg.id}`
+    const a = await open(name); const b = await open(name)
+    await synced(a); await synced(b)
+    await waitFor(() => a.doc.getMap('workflow').get('id') === arg.id, 'workflow loaded')
+    a.doc.getMap('workflow').set('name', arg.name)
+    a.provider.sendStateless(JSON.stringify({ id: 'save-1', method: 'save_workflow', params: {} }))
+    const reply = await waitFor(() => a.events.stateless.map((p) => JSON.parse(p)).find((m) => m.id === 'save-1'), 'save reply')
+    check(reply.ok === true, 'save ok: ' + JSON.stringify(reply))
+    const ev = await waitFor(() => b.events.stateless.map((p) => JSON.parse(p)).find((m) => m.event === 'workflow_saved'), 'workflow_saved at b')
+    await stored(a)
+    done({ lock_version: reply.result.lock_version, event_version: ev.payload.lock_version })
+  },
+
   // Keep-alive: a socket with awareness disabled and nothing to say still gets a message
   // within the provider's 30 s window (here: within the server's configured keepalive).
   async keepalive () {

@@ -225,3 +225,20 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// save_workflow works over Stateless with the same JSON as message type 5, and the other
+// Hocuspocus editor gets workflow_saved.
+func TestHocuspocusWorkflowSaveOverStateless(t *testing.T) {
+	t.Parallel()
+	pool, _ := newPool(t)
+	e := startWorkflowServer(t, pool)
+	wf := e.create(t)
+	res := runHP(t, "workflowSave", e.ws, map[string]any{"id": wf.ID, "name": "renamed over hocuspocus"})
+	stored := e.get(t, wf.ID)
+	if stored.Name != "renamed over hocuspocus" || stored.LockVersion != 1 {
+		t.Fatalf("stored %q v%d", stored.Name, stored.LockVersion)
+	}
+	if res["lock_version"].(float64) != 1 || res["event_version"].(float64) != 1 {
+		t.Fatalf("reply/event versions %v", res)
+	}
+}
