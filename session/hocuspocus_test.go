@@ -313,3 +313,46 @@ func TestHPKeepalive(t *testing.T) {
 		_ = wait(t, done)
 	}
 }
+
+// A v4 provider with sessionAwareness keys its frames "name\x00session": the document is
+// "name" and the answers carry the same key. A SyncReply (4) is served as sync.
+func TestHPSessionKeyAndSyncReply(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s, c, done := e.startHP(t, session.HPConfig{})
+	key := "doc\x00sess-1"
+	c.deliver(websocket.BinaryMessage, syncproto.EncodeHPToken(key, "", "4.8.0"))
+	f, err := syncproto.Encode(syncproto.Message{Type: syncproto.TypeSync, SyncType: syncproto.SyncStep1, Payload: []byte{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f[0] = byte(syncproto.HPSyncReply)
+	c.deliver(websocket.BinaryMessage, append(syncproto.AppendHPKey(nil, key), f...))
+	eventually(t, func() bool {
+		return hpHas(t, c, func(m syncproto.HPMessage) bool {
+			return m.Key == key && m.Type == syncproto.HPSync && m.Sync.SyncType == syncproto.SyncStep2
+		})
+	}, "step 2 under the session key")
+	if ss := s.Sessions(); len(ss) != 1 || ss[0].Doc() != "doc" || e.reg.Get("doc") == nil {
+		t.Fatalf("sessions %v", ss)
+	}
+	c.hangUp()
+	_ = wait(t, done)
+}
+
+// A socket that authenticates no document within the handshake timeout is closed with 4408.
+func TestHPHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := session.HPConfig{Keepalive: time.Second}
+	cfg.Trust.HandshakeTimeout = 5 * time.Second
+	s, c, done := e.startHP(t, cfg)
+	hpSend(t, c, "d", syncproto.Message{Type: syncproto.TypeAwareness, Payload: []byte{0}}) // held, not authenticated
+	eventually(t, func() bool { return e.clock.Timers() > 0 }, "wheel armed")
+	// Advance until the wheel, whenever it runs, sees the timeout passed.
+	eventually(t, func() bool { e.clock.Advance(time.Second); return s.Disconnect().Code != 0 }, "handshake timeout")
+	_ = wait(t, done)
+	if d := s.Disconnect(); d != session.DisconnectHandshakeTimeout {
+		t.Fatalf("closed with %v", d)
+	}
+}
