@@ -127,6 +127,7 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 		MaxHeldBytes:  hl.MaxHeldBytes,
 		Keepalive:     hl.Keepalive,
 		TokenRefresh:  hl.TokenRefresh,
+		Admit:         s.hpAdmit,
 		OnSession:     s.hpSession,
 		HPStats:       &s.hp.hpStats,
 		NewID:         newID,
@@ -194,6 +195,17 @@ func (s *Server) hpAuthenticate(ctx context.Context, doc, token, label string) (
 		ReadOnly:   perm < auth.Write,
 		ExpiresAt:  p.ExpiresAt,
 	}}, nil
+}
+
+// hpAdmit counts a Hocuspocus session against --max-conns-per-doc like a y-websocket connection
+// (and its socket already counts against --max-conns).
+func (s *Server) hpAdmit(doc string) (func(), bool) {
+	if !s.trust.conns.TryAcquire(doc) {
+		s.trust.refusedConns.Add(1)
+		s.log.Warn("hocuspocus document refused: too many connections", "doc", doc, "doc_conns", s.trust.conns.Count(doc))
+		return nil, false
+	}
+	return func() { s.trust.conns.Release(doc) }, true
 }
 
 // hpSession keeps the admin table of sessions.

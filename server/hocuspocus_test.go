@@ -115,3 +115,40 @@ func TestHocuspocusAdminAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// --max-conns-per-doc counts Hocuspocus sessions: over it a document is refused with
+// PermissionDenied, and a closed session gives its place back.
+func TestHocuspocusConnsPerDoc(t *testing.T) {
+	_, hs := start(t, server.Config{IdleTimeout: time.Minute, Limits: server.Limits{MaxConnsPerDoc: 1}})
+	a, b := dialHP(t, hs.URL), dialHP(t, hs.URL)
+	authed := func(m syncproto.HPMessage) bool {
+		return m.Key == "d" && m.Type == syncproto.HPAuth && m.AuthType == syncproto.HPAuthAuthenticated
+	}
+	if err := a.WriteMessage(websocket.BinaryMessage, syncproto.EncodeHPToken("d", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	readHP(t, a, "a authenticated", authed)
+	if err := b.WriteMessage(websocket.BinaryMessage, syncproto.EncodeHPToken("d", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	readHP(t, b, "b refused", func(m syncproto.HPMessage) bool {
+		return m.Key == "d" && m.AuthType == syncproto.HPAuthPermissionDenied && m.Text == session.HPReasonTooMany
+	})
+	if err := a.WriteMessage(websocket.BinaryMessage, append(syncproto.AppendHPKey(nil, "d"), byte(syncproto.HPClose))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := b.WriteMessage(websocket.BinaryMessage, syncproto.EncodeHPToken("d", "", "")); err != nil {
+			t.Fatal(err)
+		}
+		m := readHP(t, b, "b's answer", func(m syncproto.HPMessage) bool { return m.Key == "d" && m.Type == syncproto.HPAuth })
+		if m.AuthType == syncproto.HPAuthAuthenticated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never admitted after a closed its document")
+		}
+		time.Sleep(20 * time.Millisecond) // a's Close may still be on its way
+	}
+}

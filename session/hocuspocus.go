@@ -92,6 +92,7 @@ const (
 	HPReasonInvalidName  = "invalid document name"
 	HPReasonTerminated   = "session terminated"
 	HPReasonClosed       = "provider_initiated"
+	HPReasonTooMany      = "too many connections"
 )
 
 // HPRefusal is the error an HPConfig.Authenticate returns to refuse one document for good: the
@@ -152,6 +153,10 @@ type HPConfig struct {
 	// TokenRefresh: how long before a token expires the provider is asked for a fresh one.
 	// Zero means DefaultHPTokenRefresh.
 	TokenRefresh time.Duration
+	// Admit is asked before a document joins (after its token was accepted): false refuses it
+	// with PermissionDenied(HPReasonTooMany); release is called once the session ended. Nil
+	// admits everything.
+	Admit func(doc string) (release func(), ok bool)
 	// OnSession is called when a session starts (open) and after it ended (the admin table).
 	OnSession func(s *HPSession, open bool)
 	// HPStats receives the protocol's own counters. Nil means a private one.
@@ -237,6 +242,7 @@ type HPSession struct {
 	// it: SyncStatus messages go out in the order of the provider's updates, so a provider (or
 	// a test) may match them one to one.
 	inflight []hpInflight
+	release  func() // from HPConfig.Admit; called once the session ended
 }
 
 type hpInflight struct{ after []bool }
@@ -621,6 +627,9 @@ func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
 // ended detaches a session that left the live state.
 func (s *HPSocket) ended(h *HPSession) {
 	h.doc.Leave(h.info.ID)
+	if h.release != nil {
+		h.release()
+	}
 	s.cfg.HPStats.Sessions.Add(-1)
 	if s.cfg.OnSession != nil {
 		s.cfg.OnSession(h, false)
@@ -866,8 +875,19 @@ func (s *HPSocket) open(ctx context.Context, reg *shareddoc.Registry, h *HPSessi
 	h.setRefreshLocked(s.cfg.Clock.Now(), s.cfg.TokenRefresh)
 	s.mu.Unlock()
 
+	if s.cfg.Admit != nil {
+		release, ok := s.cfg.Admit(h.name)
+		if !ok {
+			return s.refuse(h, &HPRefusal{Reason: HPReasonTooMany})
+		}
+		h.release = release
+	}
 	doc, _, err := reg.JoinOrCreate(ctx, h.name, shareddoc.JoinOptions{Session: h.info, Peer: h})
 	if err != nil {
+		if h.release != nil {
+			h.release()
+			h.release = nil
+		}
 		switch {
 		case errors.Is(err, shareddoc.ErrJoinRefused):
 			return s.refuse(h, &HPRefusal{Reason: HPReasonForbidden})
@@ -886,6 +906,9 @@ func (s *HPSocket) open(ctx context.Context, reg *shareddoc.Registry, h *HPSessi
 	if s.closed {
 		s.mu.Unlock()
 		doc.Leave(h.info.ID)
+		if h.release != nil {
+			h.release()
+		}
 		return false
 	}
 	h.state = hpLive
