@@ -76,14 +76,31 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); !limits.OriginAllowed(origin, s.cfg.Limits.AllowedOrigins) {
 		s.conns.Done()
 		s.trust.refusedOrigin.Add(1)
-		s.log.Info("upgrade refused: origin not allowed", "origin", origin, "remote", r.RemoteAddr, "protocol", session.ProtocolHocuspocus)
+		s.log.Info("upgrade refused: origin not allowed", "origin", origin, "remote", s.remote(r), "protocol", session.ProtocolHocuspocus)
 		writeError(w, http.StatusForbidden, "origin not allowed")
 		return
+	}
+	// Behind a trusted proxy the listener sees only the proxy: the socket counts per client
+	// address here, as admit does for y-websocket.
+	var releaseIP func()
+	if s.cfg.Limits.TrustProxyHeader != "" {
+		ip := s.clientIP(r)
+		if !s.trust.ipConns.TryAcquire(ip) {
+			s.conns.Done()
+			s.trust.refusedIP.Add(1)
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusTooManyRequests, "too many connections from this address")
+			return
+		}
+		releaseIP = func() { s.trust.ipConns.Release(ip) }
+	} else {
+		releaseIP = func() {}
 	}
 	// The socket counts against the process's connection limit under a key of its own; per
 	// document, its sessions are not counted (they are bounded per socket instead).
 	key := "\x00hocuspocus:" + newID()
 	if !s.trust.conns.TryAcquire(key) {
+		releaseIP()
 		s.conns.Done()
 		s.trust.refusedConns.Add(1)
 		w.Header().Set("Retry-After", "1")
@@ -93,13 +110,14 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.trust.conns.Release(key)
+		releaseIP()
 		s.conns.Done()
 		return
 	}
 	l, hl := s.cfg.Limits, s.cfg.Hocuspocus
 	urlToken := auth.TokenFromRequest(r)
 	label := r.URL.Query().Get("user")
-	sock := session.NewHPSocket(conn, r.RemoteAddr, label, time.Now().UTC(), session.HPConfig{
+	sock := session.NewHPSocket(conn, s.remote(r), label, time.Now().UTC(), session.HPConfig{
 		Config: session.Config{
 			ReadLimit:   s.cfg.ReadLimit,
 			QueueBudget: s.cfg.QueueBudget,
@@ -143,6 +161,7 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 	}
 	go func() {
 		defer s.conns.Done()
+		defer releaseIP()
 		defer s.trust.conns.Release(key)
 		defer func() {
 			s.hp.mu.Lock()
@@ -197,15 +216,36 @@ func (s *Server) hpAuthenticate(ctx context.Context, doc, token, label string) (
 	}}, nil
 }
 
-// hpAdmit counts a Hocuspocus session against --max-conns-per-doc like a y-websocket connection
-// (and its socket already counts against --max-conns).
-func (s *Server) hpAdmit(doc string) (func(), bool) {
-	if !s.trust.conns.TryAcquire(doc) {
-		s.trust.refusedConns.Add(1)
-		s.log.Warn("hocuspocus document refused: too many connections", "doc", doc, "doc_conns", s.trust.conns.Count(doc))
+// hpAdmit counts a Hocuspocus session like a y-websocket connection: per document and process,
+// and per token subject (per document and in all) when there is one. (Its socket counts per
+// client address, in handleHocuspocus.)
+func (s *Server) hpAdmit(doc, user string) (func(), bool) {
+	t := s.trust
+	var held []func()
+	release := func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i]()
+		}
+	}
+	take := func(c *limits.Counter, key string) bool {
+		if !c.TryAcquire(key) {
+			return false
+		}
+		held = append(held, func() { c.Release(key) })
+		return true
+	}
+	if !take(t.conns, doc) {
+		t.refusedConns.Add(1)
+		s.log.Warn("hocuspocus document refused: too many connections", "doc", doc, "doc_conns", t.conns.Count(doc))
 		return nil, false
 	}
-	return func() { s.trust.conns.Release(doc) }, true
+	if !s.Open() && user != "" && (!take(t.userDocConns, userDocKey(user, doc)) || !take(t.userConns, user)) {
+		release()
+		t.refusedUser.Add(1)
+		s.log.Warn("hocuspocus document refused: too many connections of this user", "doc", doc, "user", user)
+		return nil, false
+	}
+	return release, true
 }
 
 // hpSession keeps the admin table of sessions.

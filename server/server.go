@@ -77,6 +77,7 @@ type Server struct {
 	http     *http.Server
 	started  time.Time
 	trust    *trustState // trust.go
+	guard    guardState  // httpguard.go
 
 	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
 	hp hpState       // GET /ws, the Hocuspocus protocol (hocuspocus.go)
@@ -135,10 +136,10 @@ func New(cfg Config, st Store) *Server {
 		sessions: make(map[string]adminSession),
 	}
 	s.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		Handler:  s.Handler(),
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	httpTimeouts(s.http, cfg.Limits) // httpguard.go
 	s.initWorkflows()
 	s.hpInit()
 	return s
@@ -160,12 +161,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/sessions", s.requireAdmin(s.handleSessions))
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	s.workflowRoutes(mux)
-	return mux
+	return s.guardHandler(mux)
 }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown.
+// Serve accepts connections on ln until Shutdown, counting them against the connection limits
+// (httpguard.go). It returns nil after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.http.Serve(s.listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -251,7 +253,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
-	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC(), Protocol: session.ProtocolYWebsocket}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: s.remote(r), ConnectedAt: time.Now().UTC(), Protocol: session.ProtocolYWebsocket}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
 		QueueBudget: s.cfg.QueueBudget,

@@ -156,7 +156,7 @@ type HPConfig struct {
 	// Admit is asked before a document joins (after its token was accepted): false refuses it
 	// with PermissionDenied(HPReasonTooMany); release is called once the session ended. Nil
 	// admits everything.
-	Admit func(doc string) (release func(), ok bool)
+	Admit func(doc, user string) (release func(), ok bool)
 	// OnSession is called when a session starts (open) and after it ended (the admin table).
 	OnSession func(s *HPSession, open bool)
 	// HPStats receives the protocol's own counters. Nil means a private one.
@@ -876,7 +876,7 @@ func (s *HPSocket) open(ctx context.Context, reg *shareddoc.Registry, h *HPSessi
 	s.mu.Unlock()
 
 	if s.cfg.Admit != nil {
-		release, ok := s.cfg.Admit(h.name)
+		release, ok := s.cfg.Admit(h.name, g.User)
 		if !ok {
 			return s.refuse(h, &HPRefusal{Reason: HPReasonTooMany})
 		}
