@@ -96,8 +96,8 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 	} else {
 		releaseIP = func() {}
 	}
-	// The socket counts against the process's connection limit under a key of its own; per
-	// document, its sessions are not counted (they are bounded per socket instead).
+	// The socket counts against the process's connection limit under a key of its own; its
+	// sessions count per document and user as they open (hpAdmit).
 	key := "\x00hocuspocus:" + newID()
 	if !s.trust.conns.TryAcquire(key) {
 		releaseIP()

@@ -72,9 +72,9 @@ func (c *client) write(frame []byte) error {
 // connect dials, sends SyncStep1 and then runs the reader until the connection ends. It is the
 // connection's only goroutine.
 func (c *client) connect(ctx context.Context) {
-	url := c.r.cfg.URL + "/" + c.r.docName(c.docIx)
+	url := c.r.cfg.nodeURL(c.idx) + "/" + c.r.docName(c.docIx)
 	if c.hocuspocus() {
-		url = c.r.cfg.URL // one socket per client; the document is named in every frame
+		url = c.r.cfg.nodeURL(c.idx) // one socket per client; the document is named in every frame
 	}
 	conn, _, err := c.r.dialer.DialContext(ctx, url, nil)
 	if err != nil {

@@ -109,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (config, options, error) {
 	var o options
 	fs := flag.NewFlagSet("ysync-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "base WebSocket URL; /<document> is appended (y-websocket) or it is dialled as is (hocuspocus)")
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "base WebSocket URL; /<document> is appended (y-websocket) or it is dialled as is (hocuspocus). Several comma-separated URLs (cluster nodes): the clients of each document are spread over them")
 	fs.StringVar(&c.Protocol, "protocol", protoYWebsocket, "client protocol: y-websocket, or hocuspocus (one provider and document per socket)")
 	fs.IntVar(&c.Clients, "clients", 100, "connections")
 	fs.IntVar(&c.Docs, "docs", 10, "documents (client i joins document i % docs)")
