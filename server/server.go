@@ -59,6 +59,12 @@ type Config struct {
 	Authenticator auth.Authenticator
 	// Limits bound what clients may do; zero fields mean the defaults (trust.go).
 	Limits Limits
+	// Hocuspocus bounds each Hocuspocus socket on GET /ws; zero fields mean the defaults
+	// (hocuspocus.go).
+	Hocuspocus HocuspocusLimits
+	// Stateless serves the Hocuspocus stateless messages that are not requests
+	// (save_workflow, ...). Nil ignores them.
+	Stateless session.StatelessHandler
 	// Cluster relays updates and awareness to the other nodes through Redis (cluster.go,
 	// docs/cluster.md); the server starts it and its owner closes it after Shutdown. Nil means
 	// no relay: alone, or sharing the database and catching up by the position check only.
@@ -88,6 +94,7 @@ type Server struct {
 	guard    guardState  // httpguard.go
 
 	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+	hp hpState       // GET /ws, the Hocuspocus protocol (hocuspocus.go)
 
 	cluster clusterState // node registry, relay hooks (cluster.go)
 
@@ -96,7 +103,7 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	sessions map[string]*session.Client
+	sessions map[string]adminSession // both protocols (hocuspocus.go)
 	draining bool
 	conns    sync.WaitGroup // WebSocket upgrades in progress and running sessions
 }
@@ -149,7 +156,7 @@ func New(cfg Config, st Store) *Server {
 		trust:    newTrustState(cfg.Limits),
 		ctx:      ctx,
 		cancel:   cancel,
-		sessions: make(map[string]*session.Client),
+		sessions: make(map[string]adminSession),
 	}
 	s.http = &http.Server{
 		Handler:  s.Handler(),
@@ -157,6 +164,7 @@ func New(cfg Config, st Store) *Server {
 	}
 	httpTimeouts(s.http, cfg.Limits) // httpguard.go
 	s.initWorkflows()
+	s.hpInit()
 	s.startCluster()
 	return s
 }
@@ -168,6 +176,7 @@ func (s *Server) Registry() *shareddoc.Registry { return s.reg }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/{doc...}", s.handleWS)
+	mux.HandleFunc("GET /ws", s.handleHocuspocus)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
@@ -195,7 +204,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
-	clients := make([]*session.Client, 0, len(s.sessions))
+	clients := make([]adminSession, 0, len(s.sessions))
 	for _, c := range s.sessions {
 		clients = append(clients, c)
 	}
@@ -210,6 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range clients {
 		c.Kick(session.DisconnectGoingAway)
 	}
+	s.kickHocuspocus(session.DisconnectGoingAway)
 	done := make(chan struct{})
 	go func() { s.conns.Wait(); close(done) }()
 	select {
@@ -268,7 +278,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
-	info := shareddoc.SessionInfo{ID: newID(), User: user, Subject: adm.subject(), Remote: s.remote(r), ConnectedAt: time.Now().UTC()}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Subject: adm.subject(), Remote: s.remote(r), ConnectedAt: time.Now().UTC(), Protocol: session.ProtocolYWebsocket}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
 		QueueBudget: s.cfg.QueueBudget,

@@ -509,6 +509,15 @@ func (d *Doc) sendTo(p *peer, frame []byte) bool {
 	return false
 }
 
+// ack tells an Acker peer the outcome of its update; a peer over budget is closed as slow.
+func (d *Doc) ack(p *peer, a Acker, ok bool) {
+	if a.Ack(ok) {
+		return
+	}
+	d.r.stats.SlowCloses.Add(1)
+	d.kick(p, CloseSlow, nil)
+}
+
 // broadcast queues frame for every peer but except. Peers over budget are closed after the loop
 // so that their awareness removal does not interleave with this frame.
 func (d *Doc) broadcast(frame []byte, except *peer) {
@@ -625,7 +634,11 @@ func (d *Doc) stored(res storeResult) {
 			continue
 		}
 		if p := d.peers[u.origin]; p != nil {
-			d.sendTo(p, u.frame)
+			if a, ok := p.p.(Acker); ok {
+				d.ack(p, a, true)
+			} else {
+				d.sendTo(p, u.frame)
+			}
 		}
 	}
 	if ok := len(batch) - len(failed); ok > 0 {

@@ -36,6 +36,17 @@ type Peer interface {
 	Close(reason CloseReason, err error)
 }
 
+// Acker is implemented by a Peer whose protocol acknowledges each update it sends (Hocuspocus's
+// SyncStatus). For such a peer the document calls Ack(true) instead of echoing the update back
+// once it is stored, and Ack(false) when it refuses one (too large) instead of sending a
+// permission-denied frame; exactly once per non-empty update it received from the peer, in the
+// order received, unless it closes the peer. (An empty update, the V1 "0 0" or nothing, gets
+// neither an echo nor an Ack.) Called from the document's goroutine; must not block. It reports
+// false like Send when over budget.
+type Acker interface {
+	Ack(ok bool) bool
+}
+
 // CloseReason says why the document closed a peer. Session maps reasons to WebSocket close
 // codes; shareddoc only knows what happened.
 type CloseReason int
@@ -81,6 +92,9 @@ type SessionInfo struct {
 	Subject     string
 	Remote      string
 	ConnectedAt time.Time
+	// Protocol names the session's wire protocol for the admin API ("y-websocket",
+	// "hocuspocus"); empty means y-websocket.
+	Protocol string
 	// Meta is what Hooks.OnJoin returned for this session.
 	Meta any
 }

@@ -25,8 +25,9 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
-	Trust           trustConfig     // trust.go: authentication and limits
-	DocBounds       docBoundsConfig // docbounds.go: awareness and loaded-document bounds
+	Trust           trustConfig      // trust.go: authentication and limits
+	DocBounds       docBoundsConfig  // docbounds.go: awareness and loaded-document bounds
+	Hocuspocus      hocuspocusConfig // hocuspocus.go: GET /ws sockets
 
 	RedisURL              string        // cluster mode (docs/cluster.md)
 	NodeID                string        // empty: random per process
@@ -80,6 +81,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	addTrustFlags(fs, &c.Trust)
 	addDocBoundsFlags(fs, &c.DocBounds)
+	addHocuspocusFlags(fs, &c.Hocuspocus)
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0): cluster mode, nodes relay updates and presence through it; needs --database-url")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's id in the cluster and the node registry (empty: random per process)")
 	fs.DurationVar(&c.PositionCheckInterval, "position-check-interval", shareddoc.DefaultPositionCheckInterval, "with a database: how often loaded documents are compared with the log to catch up with other nodes' edits (0: never)")
@@ -109,6 +111,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 		return c, err
 	}
 	if err := c.Trust.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Hocuspocus.validate(); err != nil {
 		return c, err
 	}
 	if c.RedisURL != "" && c.DatabaseURL == "" {

@@ -101,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 		Authenticator: authn,
 		Limits:        lim,
+		Hocuspocus:    cfg.Hocuspocus.limits(),
 
 		Cluster:               cl,
 		PositionCheckInterval: pci,
