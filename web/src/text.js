@@ -31,7 +31,7 @@ const view = new EditorView({
   })
 })
 
-trackConnection(provider, ydoc, document.getElementById('status'))
+trackConnection(provider, ydoc, document.querySelector('[data-testid="status"]'))
 presence(provider.awareness, document.getElementById('presence'))
 
 const me2 = document.getElementById('me')

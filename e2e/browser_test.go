@@ -1,0 +1,534 @@
+package e2e
+
+// Browser tests: the embedded console and demo pages (package web) in headless Chromium, driven
+// with chromedp. Every page is the real bundle served by the real server; the pages talk to it
+// with the real yjs and y-websocket. Screenshots of each page go to the directory the tests print
+// (YSYNC_SCREENSHOTS, or a fresh directory under $TMPDIR).
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ysync/ysync/auth"
+	"github.com/ysync/ysync/crdt"
+	"github.com/ysync/ysync/server"
+	"github.com/ysync/ysync/store"
+)
+
+// browserDeadline bounds every wait for the page: generous, because the machine is shared and
+// a loaded Chromium is slow, not wrong.
+const browserDeadline = 90 * time.Second
+
+var (
+	shotsOnce sync.Once
+	shotsDir  string
+)
+
+// screenshotDir returns where screenshots are written, creating it once per test binary.
+func screenshotDir(t *testing.T) string {
+	shotsOnce.Do(func() {
+		shotsDir = os.Getenv("YSYNC_SCREENSHOTS")
+		if shotsDir == "" {
+			d, err := os.MkdirTemp("", "ysync-screenshots-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			shotsDir = d
+		}
+		if err := os.MkdirAll(shotsDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "browser screenshots: %s\n", shotsDir)
+	})
+	return shotsDir
+}
+
+// chromium returns the path of the Chromium binary, or skips (fails under CI).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("YSYNC_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium not found; scripts/test.sh installs it (apt-get install chromium)")
+	}
+	t.Skip("chromium not found")
+	return ""
+}
+
+// browser is one headless Chromium process; tab opens isolated browser contexts in it.
+type browser struct {
+	t     *testing.T
+	alloc context.Context
+	root  context.Context // the first tab, which owns the browser process
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	root, cancelRoot := chromedp.NewContext(alloc)
+	if err := chromedp.Do(root); err != nil {
+		cancelRoot()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		cancelRoot()
+		cancelAlloc()
+	})
+	return &browser{t: t, alloc: alloc, root: root}
+}
+
+// tab opens a page in a new browser context (its own cookies and storage: another person).
+func (b *browser) tab(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithNewBrowserContext())
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		t.Fatalf("new tab: %v", err)
+	}
+	t.Cleanup(cancel)
+	// The page's console and uncaught exceptions, shown when the test fails.
+	var mu sync.Mutex
+	var lines []string
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			lines = append(lines, m.String())
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if t.Failed() && len(lines) > 0 {
+			t.Logf("console of a tab:\n  %s", strings.Join(lines, "\n  "))
+		}
+	})
+	return ctx
+}
+
+// do runs actions on a tab with the browser deadline.
+func do(t *testing.T, tab context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserDeadline)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// eval returns the value of a JS expression on the page.
+func eval[T any](t *testing.T, tab context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserDeadline)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls a JS expression until it is true, failing with what describes the page state
+// (another JS expression) when the deadline passes.
+func waitFor(t *testing.T, tab context.Context, what, expr, describe string) {
+	t.Helper()
+	deadline := time.Now().Add(browserDeadline)
+	for {
+		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var state any
+			if describe != "" {
+				ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+				state, _ = chromedp.Run(ctx, chromedp.Evaluate[any](describe))
+				cancel()
+			}
+			t.Fatalf("waiting for %s: not true after %s (err %v); page: %v", what, browserDeadline, err, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// shot writes a full-page PNG screenshot named name.png.
+func shot(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserDeadline)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	p := filepath.Join(screenshotDir(t), name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+}
+
+// typeInto focuses the element and types text with real key events.
+func typeInto(t *testing.T, tab context.Context, sel, text string) {
+	t.Helper()
+	do(t, tab, chromedp.Click(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
+func js(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+const (
+	statusState = `document.querySelector('[data-testid="status"]').dataset.state`
+	statusText  = `document.querySelector('[data-testid="status"]').textContent`
+	editorText  = `document.querySelector('[data-testid="editor"]').innerText`
+	ytextJS     = `window.ysync.ydoc.getText('text').toString()`
+	presenceJS  = `document.querySelector('[data-testid="presence"]').innerText`
+	// ownClock is the next clock of this page's own client: everything below it was made here.
+	ownClock = `(() => { const d = window.ysync.ydoc, s = d.store.clients.get(d.clientID); if (!s) return 0; const l = s[s.length - 1]; return l.id.clock + l.length })()`
+	clientID = `window.ysync.ydoc.clientID`
+)
+
+func httpOf(wsBase string) string {
+	return "http" + strings.TrimSuffix(strings.TrimPrefix(wsBase, "ws"), "/ws")
+}
+
+// gatedStore holds every Append until opened, to observe a page before the server acknowledged.
+type gatedStore struct {
+	*store.Memory
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+func (g *gatedStore) close() { g.mu.Lock(); g.gate = make(chan struct{}); g.mu.Unlock() }
+func (g *gatedStore) open() {
+	g.mu.Lock()
+	if g.gate != nil {
+		close(g.gate)
+		g.gate = nil
+	}
+	g.mu.Unlock()
+}
+
+func (g *gatedStore) Append(ctx context.Context, name string, update []byte) (int64, error) {
+	g.mu.Lock()
+	ch := g.gate
+	g.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return g.Memory.Append(ctx, name, update)
+}
+
+// startGatedServer runs an in-process server over a gatedStore on 127.0.0.1:0.
+func startGatedServer(t *testing.T, cfg server.Config) (httpBase string, srv *server.Server, gs *gatedStore) {
+	t.Helper()
+	gs = &gatedStore{Memory: store.NewMemory()}
+	srv = server.New(cfg, gs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		gs.open()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		_ = gs.Close()
+	})
+	return "http://" + ln.Addr().String(), srv, gs
+}
+
+// serverClock is the clock of client in the server's state vector of doc (0 if absent).
+func serverClock(t *testing.T, srv *server.Server, doc string, client uint64) int {
+	t.Helper()
+	d := srv.Registry().Get(doc)
+	if d == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, err := d.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(in.StateVector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := crdt.DecodeStateVector(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv[client]
+}
+
+// TestBrowserTextDemo: two people type into /demo/text at once and converge, see each other in
+// presence, and each page says "saved" only once the server stored its edits (the store is held
+// shut for a while to see "saving" first).
+func TestBrowserTextDemo(t *testing.T) {
+	b := newBrowser(t)
+	base, srv, gs := startGatedServer(t, server.Config{IdleTimeout: time.Minute})
+	const doc = "browser/text demo"
+	url := base + "/demo/text?doc=" + strings.ReplaceAll(doc, " ", "%20")
+	alice, bob := b.tab(t), b.tab(t)
+	do(t, alice, chromedp.Navigate(url+"&name=Alice"))
+	do(t, bob, chromedp.Navigate(url+"&name=Bob"))
+	for _, tab := range []context.Context{alice, bob} {
+		waitFor(t, tab, "status saved after the first sync", statusState+` === 'saved'`, statusText)
+	}
+	waitFor(t, alice, "Bob in Alice's presence", presenceJS+`.includes('Bob')`, presenceJS)
+	waitFor(t, bob, "Alice in Bob's presence", presenceJS+`.includes('Alice')`, presenceJS)
+
+	// Both type at the same time.
+	var wg sync.WaitGroup
+	for tab, text := range map[context.Context]string{alice: "Hello from Alice. ", bob: "Bob was here! "} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(tab, browserDeadline)
+			defer cancel()
+			sel := `[data-testid="editor"]`
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text)); err != nil {
+				t.Errorf("typing %q: %v", text, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	both := ytextJS + `.includes('Hello from Alice. ') && ` + ytextJS + `.includes('Bob was here! ')`
+	for _, tab := range []context.Context{alice, bob} {
+		waitFor(t, tab, "both texts in the document", both, ytextJS)
+		waitFor(t, tab, "status saved after typing", statusState+` === 'saved'`, statusText)
+	}
+	ta, tb := eval[string](t, alice, ytextJS), eval[string](t, bob, ytextJS)
+	if ta != tb {
+		t.Fatalf("pages did not converge:\nAlice: %q\nBob:   %q", ta, tb)
+	}
+	if got := eval[string](t, alice, editorText); !strings.Contains(got, "Bob was here!") {
+		t.Fatalf("Alice's editor does not show Bob's text: %q", got)
+	}
+	// "saved" means the server has it: its state vector covers everything Alice made.
+	for _, tab := range []context.Context{alice, bob} {
+		id, clock := eval[float64](t, tab, clientID), eval[int](t, tab, ownClock)
+		if got := serverClock(t, srv, doc, uint64(id)); got < clock {
+			t.Fatalf("page says saved but the server has clock %d of client %d, the page made %d", got, uint64(id), clock)
+		}
+	}
+	shot(t, alice, "text-demo-alice")
+	shot(t, bob, "text-demo-bob")
+
+	// With the store shut, Alice's next edit reaches Bob at once but is not acknowledged:
+	// Alice shows "saving" until it is stored, Bob (nothing of his pending) stays "saved".
+	gs.close()
+	typeInto(t, alice, `[data-testid="editor"]`, "Unsaved yet.")
+	waitFor(t, bob, "Alice's unsaved edit at Bob", ytextJS+`.includes('Unsaved yet.')`, ytextJS)
+	waitFor(t, alice, "status saving while the store holds the append", statusState+` === 'saving'`, statusText)
+	if st := eval[string](t, bob, statusState); st != "saved" {
+		t.Fatalf("Bob's status is %q while only Alice has unacknowledged edits", st)
+	}
+	// Deleting creates no new clock; it must be acknowledged all the same.
+	do(t, bob, chromedp.Click(chromedp.CSS(`[data-testid="editor"]`)), chromedp.KeyEvent("\b"))
+	waitFor(t, bob, "status saving after a deletion", statusState+` === 'saving'`, statusText)
+	shot(t, alice, "text-demo-saving")
+	if st := eval[string](t, alice, statusState); st != "saving" {
+		t.Fatalf("Alice's status is %q before the server stored her edit", st)
+	}
+	gs.open()
+	for _, tab := range []context.Context{alice, bob} {
+		waitFor(t, tab, "status saved once the store took the edits", statusState+` === 'saved'`, statusText)
+	}
+	waitFor(t, alice, "converged after the deletion", ytextJS+` === `+js(eval[string](t, bob, ytextJS)), ytextJS)
+
+	// Bob leaves: Alice's presence drops him.
+	do(t, bob, chromedp.Navigate("about:blank"))
+	waitFor(t, alice, "Bob gone from presence", `!`+presenceJS+`.includes('Bob')`, presenceJS)
+}
+
+// TestBrowserConsoleKick: the console lists the open document with its session; kicking the
+// session closes that browser's connection with 4409 and its page says so.
+func TestBrowserConsoleKick(t *testing.T) {
+	b := newBrowser(t)
+	base, _, _ := startGatedServer(t, server.Config{IdleTimeout: time.Minute})
+	const doc = "console:kick-me"
+	editor, console := b.tab(t), b.tab(t)
+	do(t, editor, chromedp.Navigate(base+"/demo/text?doc="+doc+"&name=Kickee"))
+	waitFor(t, editor, "editor connected", statusState+` === 'saved'`, statusText)
+	typeInto(t, editor, `[data-testid="editor"]`, "some content")
+	waitFor(t, editor, "edit saved", statusState+` === 'saved' && `+ytextJS+` === 'some content'`, statusText)
+
+	do(t, console, chromedp.Navigate(base+"/"))
+	row := `document.querySelector('[data-testid="doc-row"][data-doc="` + doc + `"]')`
+	waitFor(t, console, "the document in the console's list", row+` && `+row+`.innerText.includes('1')`, `document.querySelector('main').innerText`)
+	waitFor(t, console, "health panel", `document.querySelector('#health') && document.querySelector('#health').innerText.includes('connections')`, `document.querySelector('#health').innerText`)
+	shot(t, console, "console-documents")
+
+	do(t, console, chromedp.Click(chromedp.CSS(`[data-testid="doc-row"][data-doc="`+doc+`"] a`)))
+	waitFor(t, console, "the session on the document page", `document.querySelector('[data-testid="kick"]') && document.querySelector('main').innerText.includes('Kickee')`, `document.querySelector('main').innerText`)
+	waitFor(t, console, "versions panel degrades", `document.querySelector('[data-unavailable="Versions"]') || document.querySelector('[data-version]') || document.querySelector('main').innerText.includes('Create version')`, `document.querySelector('main').innerText`)
+	shot(t, console, "console-document")
+
+	do(t, console, chromedp.Click(chromedp.CSS(`[data-testid="kick"]`)))
+	waitFor(t, editor, "the kicked page says it was disconnected", statusState+` === 'closed' && `+statusText+`.includes('administrator')`, statusText)
+	waitFor(t, console, "the session gone from the console", `!document.querySelector('[data-testid="kick"]')`, `document.querySelector('main').innerText`)
+	shot(t, editor, "text-demo-kicked")
+	// y-websocket does not reconnect after 4409: the session stays gone.
+	if n := eval[int](t, console, `document.querySelectorAll('[data-testid="kick"]').length`); n != 0 {
+		t.Fatalf("%d sessions after the kick", n)
+	}
+}
+
+// TestBrowserAuth: with authentication on, the console asks for an admin token (kept in
+// sessionStorage, not localStorage), and a demo connects with ?token= and is refused without.
+func TestBrowserAuth(t *testing.T) {
+	secret := []byte("browser-test-secret-0123456789abcdef")
+	authn, err := auth.NewJWT(auth.JWTConfig{HS256Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(c auth.Claims) string {
+		c.ExpiresAt = time.Now().Add(time.Hour).Unix()
+		tok, err := auth.SignHS256(secret, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	b := newBrowser(t)
+	base, _, _ := startGatedServer(t, server.Config{Authenticator: authn, IdleTimeout: time.Minute})
+	const doc = "secret-notes"
+	writer := sign(auth.Claims{Subject: "ada", Docs: map[string]string{doc: "write"}})
+
+	anon := b.tab(t)
+	do(t, anon, chromedp.Navigate(base+"/demo/text?doc="+doc+"&name=Nobody"))
+	waitFor(t, anon, "a demo without a token explains it cannot connect", statusState+` === 'offline' && `+statusText+`.includes('token')`, statusText)
+	shot(t, anon, "text-demo-no-token")
+
+	ada := b.tab(t)
+	do(t, ada, chromedp.Navigate(base+"/demo/text?doc="+doc+"&name=Ada&token="+writer))
+	waitFor(t, ada, "the demo with ?token= connected", statusState+` === 'saved'`, statusText)
+	typeInto(t, ada, `[data-testid="editor"]`, "for admins only")
+	waitFor(t, ada, "edit saved with the token", statusState+` === 'saved' && `+ytextJS+`.includes('for admins only')`, statusText)
+
+	console := b.tab(t)
+	do(t, console, chromedp.Navigate(base+"/"))
+	waitFor(t, console, "the token form", `!document.querySelector('#token-form').hidden`, `document.body.innerText`)
+	shot(t, console, "console-token")
+	// A non-admin token is refused with a clear message.
+	do(t, console, chromedp.SendKeys(chromedp.CSS(`#token-input`), writer), chromedp.Submit(chromedp.CSS(`#token-form`)))
+	waitFor(t, console, "a non-admin token refused", `!document.querySelector('#token-form').hidden && document.querySelector('#token-why').innerText.includes('not an admin')`, `document.body.innerText`)
+	admin := sign(auth.Claims{Subject: "root", Admin: true})
+	do(t, console, chromedp.SendKeys(chromedp.CSS(`#token-input`), admin), chromedp.Submit(chromedp.CSS(`#token-form`)))
+	waitFor(t, console, "the document listed with the admin token", `document.querySelector('[data-testid="doc-row"][data-doc="`+doc+`"]')`, `document.body.innerText`)
+	if got := eval[string](t, console, `sessionStorage.getItem('ysync-admin-token')`); got != admin {
+		t.Fatalf("admin token not in sessionStorage")
+	}
+	if n := eval[int](t, console, `localStorage.length`); n != 0 {
+		t.Fatalf("console wrote %d keys to localStorage; the token must stay in the tab", n)
+	}
+	// Survives a reload of the tab, and a new tab (another browser context) must ask again.
+	do(t, console, chromedp.Reload())
+	waitFor(t, console, "still listed after reload", `document.querySelector('[data-testid="doc-row"][data-doc="`+doc+`"]')`, `document.body.innerText`)
+	other := b.tab(t)
+	do(t, other, chromedp.Navigate(base+"/"))
+	waitFor(t, other, "a new tab asks for the token again", `!document.querySelector('#token-form').hidden`, `document.body.innerText`)
+}
+
+// TestBrowserServerRestart: the real binary is stopped and started again under the pages; they
+// say the server is away, keep edits made meanwhile, and say "saved" once it is back with them.
+func TestBrowserServerRestart(t *testing.T) {
+	b := newBrowser(t)
+	_, dbURL := newPool(t)
+	bin := buildBinary(t)
+	addr := freeAddr(t)
+	p := startServeAt(t, bin, dbURL, addr)
+	base := "http://" + addr
+	const doc = "restart-notes"
+	page, console := b.tab(t), b.tab(t)
+	do(t, page, chromedp.Navigate(base+"/demo/text?doc="+doc+"&name=Stayer"))
+	waitFor(t, page, "connected", statusState+` === 'saved'`, statusText)
+	typeInto(t, page, `[data-testid="editor"]`, "before. ")
+	waitFor(t, page, "saved before the stop", statusState+` === 'saved' && `+ytextJS+` === 'before. '`, statusText)
+	do(t, console, chromedp.Navigate(base+"/"))
+	waitFor(t, console, "console lists the document", `document.querySelector('[data-testid="doc-row"][data-doc="`+doc+`"]')`, `document.body.innerText`)
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t); err != nil {
+		t.Fatalf("ysync exited with %v\n%s", err, p.stderr)
+	}
+	waitFor(t, page, "the demo says the server is away", statusState+` === 'offline' && `+statusText+`.includes('unreachable')`, statusText)
+	waitFor(t, console, "the console says the server is away", `document.body.dataset.server === 'down' && !document.querySelector('#banner').hidden && document.querySelector('#banner').innerText.includes('unreachable')`, `document.body.innerText`)
+	typeInto(t, page, `[data-testid="editor"]`, "during. ")
+	waitFor(t, page, "the offline status says the edit is kept", statusText+`.includes('kept')`, statusText)
+	shot(t, page, "text-demo-offline")
+	shot(t, console, "console-offline")
+
+	startServeAt(t, bin, dbURL, addr)
+	waitFor(t, page, "saved again after the restart", statusState+` === 'saved'`, statusText)
+	waitFor(t, console, "the console says the server is back", `document.body.dataset.server === 'up'`, `document.body.innerText`)
+	shot(t, page, "text-demo-back")
+
+	// A new reader gets both edits from the restarted server (and so from Postgres).
+	reader := b.tab(t)
+	do(t, reader, chromedp.Navigate(base+"/demo/text?doc="+doc+"&name=Reader"))
+	waitFor(t, reader, "the new reader has both edits", statusState+` === 'saved' && `+ytextJS+`.includes('before. ') && `+ytextJS+`.includes('during. ')`, ytextJS)
+}
