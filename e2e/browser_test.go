@@ -472,10 +472,10 @@ func TestBrowserAuth(t *testing.T) {
 	waitFor(t, console, "the token form", `!document.querySelector('#token-form').hidden`, `document.body.innerText`)
 	shot(t, console, "console-token")
 	// A non-admin token is refused with a clear message.
-	do(t, console, chromedp.SendKeys(chromedp.CSS(`#token-input`), writer), chromedp.Submit(chromedp.CSS(`#token-form`)))
+	do(t, console, chromedp.SendKeys(chromedp.CSS(`#token-input`), writer), chromedp.Click(chromedp.CSS(`#token-form button`)))
 	waitFor(t, console, "a non-admin token refused", `!document.querySelector('#token-form').hidden && document.querySelector('#token-why').innerText.includes('not an admin')`, `document.body.innerText`)
 	admin := sign(auth.Claims{Subject: "root", Admin: true})
-	do(t, console, chromedp.SendKeys(chromedp.CSS(`#token-input`), admin), chromedp.Submit(chromedp.CSS(`#token-form`)))
+	do(t, console, chromedp.SendKeys(chromedp.CSS(`#token-input`), admin), chromedp.Click(chromedp.CSS(`#token-form button`)))
 	waitFor(t, console, "the document listed with the admin token", `document.querySelector('[data-testid="doc-row"][data-doc="`+doc+`"]')`, `document.body.innerText`)
 	if got := eval[string](t, console, `sessionStorage.getItem('ysync-admin-token')`); got != admin {
 		t.Fatalf("admin token not in sessionStorage")
