@@ -220,6 +220,14 @@ func typeInto(t *testing.T, tab context.Context, sel, text string) {
 	do(t, tab, chromedp.Click(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
+// script runs a JS statement on the page as a step.
+func script(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](expr)(ctx, tg)
+		return err
+	})
+}
+
 func js(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 const (
@@ -531,4 +539,120 @@ func TestBrowserServerRestart(t *testing.T) {
 	reader := b.tab(t)
 	do(t, reader, chromedp.Navigate(base+"/demo/text?doc="+doc+"&name=Reader"))
 	waitFor(t, reader, "the new reader has both edits", statusState+` === 'saved' && `+ytextJS+`.includes('before. ') && `+ytextJS+`.includes('during. ')`, ytextJS)
+}
+
+// TestBrowserWorkflowEditor: the workflow editor in two browser contexts over Postgres: a job
+// body edit reaches the other, Save shows the new lock_version on both and a notice on the
+// other; a blank name shows its validation error next to the field; Reset restores both;
+// adding, connecting and removing jobs is saved; an out-of-band write gives the conflict message.
+func TestBrowserWorkflowEditor(t *testing.T) {
+	b := newBrowser(t)
+	pool, _ := newPool(t)
+	e := startWorkflowServer(t, pool)
+	w := e.create(t)
+	j1 := w.Jobs[0].ID
+	url := e.http + "/demo/workflow/" + w.ID
+	a, bo := b.tab(t), b.tab(t)
+	do(t, a, chromedp.Navigate(url+"?name=Ann"))
+	do(t, bo, chromedp.Navigate(url+"?name=Ben"))
+	const (
+		lockJS  = `document.querySelector('[data-testid="lock-version"]').textContent`
+		nameJS  = `document.querySelector('[data-testid="workflow-name"]').value`
+		errsJS  = `document.querySelector('[data-testid="errors"]').innerText`
+		noteJS  = `document.querySelector('#notice').innerText`
+		bodySel = `[data-testid="job-body"][data-job-id="`
+	)
+	body := func(id string) string { return `document.querySelector('` + bodySel + id + `"]').innerText` }
+	for _, tab := range []context.Context{a, bo} {
+		waitFor(t, tab, "the workflow loaded", fmt.Sprintf(`%s === %s && %s === '%d' && document.querySelectorAll('[data-testid="job-body"]').length === %d`, nameJS, js(w.Name), lockJS, w.LockVersion, len(w.Jobs)), `document.body.innerText`)
+		waitFor(t, tab, "connected", statusState+` === 'saved'`, statusText)
+	}
+	if got := eval[string](t, a, body(j1)); !strings.Contains(got, "héllo 😀") {
+		t.Fatalf("job body shown as %q", got)
+	}
+	shot(t, a, "workflow-editor")
+
+	// Ann edits a job body; Ben sees it; Ann saves; Ben sees the new version and a notice.
+	typeInto(t, a, `[data-testid="job-body"][data-job-id="`+j1+`"]`, " // edited by Ann")
+	waitFor(t, bo, "Ann's body edit at Ben", body(j1)+`.includes('// edited by Ann')`, body(j1))
+	do(t, a, chromedp.Click(chromedp.CSS(`[data-testid="save"]`)))
+	waitFor(t, a, "Ann's save confirmed", noteJS+`.includes('Saved')`, noteJS)
+	stored := e.get(t, w.ID)
+	if stored.LockVersion != w.LockVersion+1 || !strings.Contains(stored.Jobs[0].Body, "// edited by Ann") {
+		t.Fatalf("after save: lock_version %d (was %d), body %q", stored.LockVersion, w.LockVersion, stored.Jobs[0].Body)
+	}
+	v := fmt.Sprint(stored.LockVersion)
+	waitFor(t, bo, "the new lock_version at Ben", lockJS+` === '`+v+`'`, lockJS)
+	waitFor(t, bo, "Ben told someone else saved", noteJS+`.includes('Someone else saved')`, noteJS)
+	if got := eval[string](t, a, lockJS); got != v {
+		t.Fatalf("Ann shows lock_version %s, stored %s", got, v)
+	}
+
+	// A blank name: the error shows in the summary and next to the name, for both.
+	do(t, a, script(`(() => { const i = document.querySelector('[data-testid="workflow-name"]'); i.focus(); i.select() })()`), chromedp.KeyEvent("\b"))
+	waitFor(t, bo, "the blank name at Ben", nameJS+` === ''`, nameJS)
+	do(t, a, chromedp.Click(chromedp.CSS(`[data-testid="save"]`)))
+	const nameErr = `document.querySelector('.field-error[data-error-key="name"]').textContent`
+	waitFor(t, a, "the validation error at Ann", errsJS+`.includes("can't be blank") && `+nameErr+`.includes("can't be blank")`, errsJS)
+	waitFor(t, bo, "the validation error at Ben (from the errors map)", errsJS+`.includes("can't be blank") && `+nameErr+`.includes("can't be blank")`, errsJS)
+	shot(t, a, "workflow-validation-error")
+	if got := e.get(t, w.ID); got.Name != w.Name || got.LockVersion != stored.LockVersion {
+		t.Fatalf("an invalid save wrote: name %q lock_version %d", got.Name, got.LockVersion)
+	}
+
+	// Reset restores both.
+	do(t, a, chromedp.Click(chromedp.CSS(`[data-testid="reset"]`)))
+	for _, tab := range []context.Context{a, bo} {
+		waitFor(t, tab, "the name restored by Reset", nameJS+` === `+js(w.Name)+` && `+lockJS+` === '`+v+`'`, nameJS)
+		waitFor(t, tab, "the errors gone after Reset", errsJS+` === ''`, errsJS)
+	}
+
+	// Add a job, connect it after the first, save; then remove it again and save.
+	do(t, bo, chromedp.Click(chromedp.CSS(`#add-job`)))
+	waitFor(t, a, "Ben's new job at Ann", fmt.Sprintf(`document.querySelectorAll('[data-testid="job-body"]').length === %d`, len(w.Jobs)+1), `document.body.innerText`)
+	newJob := eval[string](t, bo, `[...document.querySelectorAll('[data-testid="job-body"]')].pop().dataset.jobId`)
+	do(t, bo,
+		chromedp.SetValue(chromedp.CSS(`#edge-source`), "j:"+j1),
+		chromedp.SetValue(chromedp.CSS(`#edge-target`), "j:"+newJob),
+		chromedp.SetValue(chromedp.CSS(`#edge-condition`), "on_job_failure"),
+		chromedp.Click(chromedp.CSS(`#connect-edge`)))
+	waitFor(t, a, "the new edge at Ann", fmt.Sprintf(`document.querySelectorAll('tr[data-edge]').length === %d`, len(w.Edges)+1), `document.querySelector('#edges').innerText`)
+	do(t, bo, chromedp.Click(chromedp.CSS(`[data-testid="save"]`)))
+	waitFor(t, bo, "Ben's save confirmed", noteJS+`.includes('Saved')`, noteJS)
+	got := e.get(t, w.ID)
+	if len(got.Jobs) != len(w.Jobs)+1 || len(got.Edges) != len(w.Edges)+1 {
+		t.Fatalf("after adding: %d jobs, %d edges stored", len(got.Jobs), len(got.Edges))
+	}
+	found := false
+	for _, ed := range got.Edges {
+		if ed.TargetJobID == newJob && ed.SourceJobID != nil && *ed.SourceJobID == j1 && ed.ConditionType == "on_job_failure" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the connected edge %s → %s is not stored: %+v", j1, newJob, got.Edges)
+	}
+	waitFor(t, a, "the version of Ben's save at Ann", lockJS+` === '`+fmt.Sprint(got.LockVersion)+`'`, lockJS)
+	do(t, a, chromedp.Click(chromedp.CSS(`.job[data-job="`+newJob+`"] [data-action="remove-job"]`)))
+	waitFor(t, bo, "the removed job gone at Ben", fmt.Sprintf(`document.querySelectorAll('[data-testid="job-body"]').length === %d && document.querySelectorAll('tr[data-edge]').length === %d`, len(w.Jobs), len(w.Edges)), `document.body.innerText`)
+	do(t, a, chromedp.Click(chromedp.CSS(`[data-testid="save"]`)))
+	waitFor(t, a, "Ann's save of the removal", noteJS+`.includes('Saved')`, noteJS)
+	if got := e.get(t, w.ID); len(got.Jobs) != len(w.Jobs) || len(got.Edges) != len(w.Edges) {
+		t.Fatalf("after removing: %d jobs, %d edges stored", len(got.Jobs), len(got.Edges))
+	}
+
+	// The tables move on behind the document's back: the next save is a conflict, said so.
+	cur := e.get(t, w.ID)
+	cur.Name = "renamed elsewhere"
+	if _, _, err := e.repo.Replace(context.Background(), cur, cur.LockVersion); err != nil {
+		t.Fatal(err)
+	}
+	typeInto(t, a, `[data-testid="workflow-name"]`, " (Ann)")
+	do(t, a, chromedp.Click(chromedp.CSS(`[data-testid="save"]`)))
+	waitFor(t, a, "the conflict message", noteJS+`.includes('Someone else saved this workflow since')`, noteJS)
+	shot(t, a, "workflow-conflict")
+	do(t, a, chromedp.Click(chromedp.CSS(`[data-testid="reset"]`)))
+	for _, tab := range []context.Context{a, bo} {
+		waitFor(t, tab, "the other write shown after Reset", nameJS+` === 'renamed elsewhere'`, nameJS)
+	}
 }
