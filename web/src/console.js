@@ -105,7 +105,7 @@ async function listDocs () {
   try {
     const r = await api('/api/docs?limit=200')
     const items = Array.isArray(r) ? r : (r.docs || r.items || r.documents || [])
-    return { source: '/api/docs', docs: items.map((d) => ({ name: d.name, bytes: d.size ?? d.bytes, sessions: typeof d.sessions === 'number' ? d.sessions : (d.sessions || []).length, last_change: d.last_change ?? d.updated_at, loaded: d.loaded })) }
+    return { source: '/api/docs', more: !!(r && r.next_cursor), docs: items.map((d) => ({ name: d.name, bytes: d.size ?? d.bytes, sessions: typeof d.sessions === 'number' ? d.sessions : (d.sessions || []).length, last_change: d.last_change ?? d.updated_at, loaded: d.loaded })) }
   } catch (e) {
     if (!e.missing) throw e
   }
@@ -134,9 +134,9 @@ async function docsPage (gen) {
   let last = []
   const refresh = async () => {
     try {
-      const { source, docs } = await listDocs()
+      const { source, docs, more } = await listDocs()
       last = docs
-      note.textContent = `${docs.length} document${docs.length === 1 ? '' : 's'} (${source === '/api/rooms' ? 'loaded documents only' : 'all stored documents'}), refreshed ${new Date().toLocaleTimeString()}`
+      note.textContent = `${docs.length}${more ? '+' : ''} document${docs.length === 1 ? '' : 's'} (${source === '/api/rooms' ? 'loaded documents only' : more ? 'the first ' + docs.length + ' stored documents' : 'all stored documents'}), refreshed ${new Date().toLocaleTimeString()}`
     } catch (e) {
       note.textContent = e.status === 0 ? 'server unreachable' : `error: ${e.message}`
     }
@@ -157,9 +157,12 @@ const wfCache = new Map() // id → {workflow, snapshots}
 const wfSeen = new Set()
 let wfEvents = null
 
+let wfEventsToken = null
 function watchWorkflowEvents () {
-  if (wfEvents) return
   const token = sessionStorage.getItem(TOKEN_KEY)
+  if (wfEvents && wfEventsToken === token) return
+  if (wfEvents) wfEvents.close()
+  wfEventsToken = token
   wfEvents = new EventSource('/api/events?topic=workflows' + (token ? '&token=' + encodeURIComponent(token) : ''))
   const on = (ev) => { try { const d = JSON.parse(ev.data); if (d.id) { wfSeen.add(d.id); wfCache.delete(d.id); const c = { ...(wfLast.get(d.id) || {}), [ev.type]: new Date().toISOString() }; wfLast.set(d.id, c) } } catch {} }
   for (const t of ['saved', 'reset', 'updated', 'deleted']) wfEvents.addEventListener(t, on)
@@ -272,7 +275,7 @@ async function docPage (gen, name) {
   const refreshContent = async () => {
     try {
       const d = await api('/api/docs/' + encodeURIComponent(name).replace(/%2F/g, '/'))
-      content.replaceChildren(el('pre', { 'data-content': '' }, JSON.stringify(d.content ?? d, null, 2)))
+      content.replaceChildren(el('pre', { 'data-content': '' }, JSON.stringify(d, null, 2)))
     } catch (e) {
       content.replaceChildren(e.missing ? unavailable('Content as JSON') : failure(e))
     }
@@ -293,8 +296,8 @@ async function docPage (gen, name) {
       el('form', { class: 'row', onsubmit: async (ev) => { ev.preventDefault(); try { await api(versionsPath, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ label: label.value }) }) } catch (e) { alert(`Could not create a version: ${e.message}`) } refreshVersions() } },
         label, el('button', { class: 'primary' }, 'Create version')),
       el('table', {}, el('tbody', {}, list.map((v) => el('tr', { 'data-version': v.id },
-        el('td', {}, v.label || v.name || v.id), el('td', {}, when(v.created_at)), el('td', {}, v.seq !== undefined ? `seq ${v.seq}` : ''),
-        el('td', {}, el('button', { onclick: async () => { try { const d = await api(`${versionsPath}/${encodeURIComponent(v.id)}`); view.replaceChildren(el('pre', {}, JSON.stringify(d.content ?? d, null, 2))) } catch (e) { view.replaceChildren(failure(e)) } } }, 'View'),
+        el('td', {}, v.label || (v.auto ? 'automatic' : `#${v.id}`)), el('td', {}, when(v.created_at), v.created_by ? ` by ${v.created_by}` : ''), el('td', {}, v.seq !== undefined ? `seq ${v.seq}` : ''),
+        el('td', {}, el('button', { onclick: async () => { try { const d = await api(`${versionsPath}/${encodeURIComponent(v.id)}`); view.replaceChildren(el('pre', { 'data-version-content': v.id }, JSON.stringify(d, null, 2))) } catch (e) { view.replaceChildren(failure(e)) } } }, 'View'),
           ' ', el('button', { class: 'danger', onclick: async () => { if (!confirm('Restore this version? Live editors will see the change.')) return; try { await api(`${versionsPath}/${encodeURIComponent(v.id)}/restore`, { method: 'POST' }) } catch (e) { alert(`Restore failed: ${e.message}`) } refreshContent() } }, 'Restore')))))),
       view)
   }
