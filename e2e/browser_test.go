@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -432,6 +433,11 @@ func TestBrowserConsoleKick(t *testing.T) {
 	waitFor(t, console, "the session on the document page", `document.querySelector('[data-testid="kick"]') && document.querySelector('main').innerText.includes('Kickee')`, `document.querySelector('main').innerText`)
 	waitFor(t, console, "versions panel degrades", `document.querySelector('[data-unavailable="Versions"]') || document.querySelector('[data-version]') || document.querySelector('main').innerText.includes('Create version')`, `document.querySelector('main').innerText`)
 	shot(t, console, "console-document")
+	if hasDocsAPI(t, base) {
+		consoleVersions(t, console, editor)
+	} else {
+		waitFor(t, console, "the content panel says it is not available", `document.querySelector('[data-unavailable="Content as JSON"]')`, `document.querySelector('main').innerText`)
+	}
 
 	do(t, console, chromedp.Click(chromedp.CSS(`[data-testid="kick"]`)))
 	waitFor(t, editor, "the kicked page says it was disconnected", statusState+` === 'closed' && `+statusText+`.includes('administrator')`, statusText)
@@ -655,4 +661,33 @@ func TestBrowserWorkflowEditor(t *testing.T) {
 	for _, tab := range []context.Context{a, bo} {
 		waitFor(t, tab, "the other write shown after Reset", nameJS+` === 'renamed elsewhere'`, nameJS)
 	}
+}
+
+// hasDocsAPI reports whether the server has the document API (GET /api/docs answers JSON).
+func hasDocsAPI(t *testing.T, base string) bool {
+	t.Helper()
+	res, err := http.Get(base + "/api/docs?limit=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return strings.Contains(res.Header.Get("Content-Type"), "json")
+}
+
+// consoleVersions, on a console showing the document the editor tab edits: the content shows
+// as JSON, a version is created and viewed, the editor changes the text, and restoring the
+// version brings the editor back to it.
+func consoleVersions(t *testing.T, console, editor context.Context) {
+	t.Helper()
+	const main = `document.querySelector('main').innerText`
+	waitFor(t, console, "the content as JSON", `document.querySelector('[data-content]') && document.querySelector('[data-content]').textContent.includes('some content')`, main)
+	do(t, console, chromedp.SendKeys(chromedp.CSS(`input[placeholder="label (optional)"]`), "first"), chromedp.Click(chromedp.CSS(`form button.primary`)))
+	waitFor(t, console, "the new version listed", `[...document.querySelectorAll('tr[data-version]')].some((r) => r.innerText.includes('first'))`, main)
+	do(t, console, chromedp.Click(chromedp.CSS(`tr[data-version] button`)))
+	waitFor(t, console, "the version's content", `document.querySelector('[data-version-content]') && document.querySelector('[data-version-content]').textContent.includes('some content')`, main)
+	typeInto(t, editor, `[data-testid="editor"]`, " and more")
+	waitFor(t, editor, "the later edit saved", statusState+` === 'saved' && `+ytextJS+`.includes(' and more')`, ytextJS)
+	do(t, console, script(`window.confirm = () => true`), chromedp.Click(chromedp.CSS(`tr[data-version] button.danger`)))
+	waitFor(t, editor, "the editor back at the restored version", ytextJS+` === 'some content'`, ytextJS)
+	shot(t, console, "console-versions")
 }
