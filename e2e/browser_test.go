@@ -681,7 +681,7 @@ func consoleVersions(t *testing.T, console, editor context.Context) {
 	t.Helper()
 	const main = `document.querySelector('main').innerText`
 	waitFor(t, console, "the content as JSON", `document.querySelector('[data-content]') && document.querySelector('[data-content]').textContent.includes('some content')`, main)
-	do(t, console, chromedp.SendKeys(chromedp.CSS(`input[placeholder="label (optional)"]`), "first"), chromedp.Click(chromedp.CSS(`form button.primary`)))
+	do(t, console, chromedp.SendKeys(chromedp.CSS(`#version-label`), "first"), chromedp.Click(chromedp.CSS(`#version-form button`)))
 	waitFor(t, console, "the new version listed", `[...document.querySelectorAll('tr[data-version]')].some((r) => r.innerText.includes('first'))`, main)
 	do(t, console, chromedp.Click(chromedp.CSS(`tr[data-version] button`)))
 	waitFor(t, console, "the version's content", `document.querySelector('[data-version-content]') && document.querySelector('[data-version-content]').textContent.includes('some content')`, main)

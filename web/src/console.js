@@ -290,10 +290,10 @@ async function docPage (gen, name) {
       versions.replaceChildren(e.missing ? unavailable('Versions') : failure(e))
       return
     }
-    const label = el('input', { placeholder: 'label (optional)' })
+    const label = el('input', { placeholder: 'label (optional)', 'aria-label': 'Version label', id: 'version-label' })
     const view = el('div', {})
     versions.replaceChildren(
-      el('form', { class: 'row', onsubmit: async (ev) => { ev.preventDefault(); try { await api(versionsPath, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ label: label.value }) }) } catch (e) { alert(`Could not create a version: ${e.message}`) } refreshVersions() } },
+      el('form', { class: 'row', id: 'version-form', onsubmit: async (ev) => { ev.preventDefault(); try { await api(versionsPath, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ label: label.value }) }) } catch (e) { alert(`Could not create a version: ${e.message}`) } refreshVersions() } },
         label, el('button', { class: 'primary' }, 'Create version')),
       el('table', {}, el('tbody', {}, list.map((v) => el('tr', { 'data-version': v.id },
         el('td', {}, v.label || (v.auto ? 'automatic' : `#${v.id}`)), el('td', {}, when(v.created_at), v.created_by ? ` by ${v.created_by}` : ''), el('td', {}, v.seq !== undefined ? `seq ${v.seq}` : ''),
