@@ -298,7 +298,7 @@ async function docPage (gen, name) {
       el('table', {}, el('tbody', {}, list.map((v) => el('tr', { 'data-version': v.id },
         el('td', {}, v.label || (v.auto ? 'automatic' : `#${v.id}`)), el('td', {}, when(v.created_at), v.created_by ? ` by ${v.created_by}` : ''), el('td', {}, v.seq !== undefined ? `seq ${v.seq}` : ''),
         el('td', {}, el('button', { onclick: async () => { try { const d = await api(`${versionsPath}/${encodeURIComponent(v.id)}`); view.replaceChildren(el('pre', { 'data-version-content': v.id }, JSON.stringify(d, null, 2))) } catch (e) { view.replaceChildren(failure(e)) } } }, 'View'),
-          ' ', el('button', { class: 'danger', onclick: async () => { if (!confirm('Restore this version? Live editors will see the change.')) return; try { await api(`${versionsPath}/${encodeURIComponent(v.id)}/restore`, { method: 'POST' }) } catch (e) { alert(`Restore failed: ${e.message}`) } refreshContent() } }, 'Restore')))))),
+          ' ', el('button', { class: 'danger', onclick: async () => { if (!confirm('Restore this version? Live editors will see the change.')) return; try { await api(`${versionsPath}/${encodeURIComponent(v.id)}/restore`, { method: 'POST' }) } catch (e) { alert(`Restore failed: ${e.message}`) } refreshContent(); refreshVersions() } }, 'Restore')))))),
       view)
   }
   await Promise.all([refreshSessions(), refreshContent(), refreshVersions()])
