@@ -426,7 +426,9 @@ func TestBrowserConsoleKick(t *testing.T) {
 	do(t, console, chromedp.Navigate(base+"/"))
 	row := `document.querySelector('[data-testid="doc-row"][data-doc="` + doc + `"]')`
 	waitFor(t, console, "the document in the console's list", row+` && `+row+`.innerText.includes('1')`, `document.querySelector('main').innerText`)
-	waitFor(t, console, "health panel", `document.querySelector('#health') && document.querySelector('#health').innerText.includes('connections')`, `document.querySelector('#health').innerText`)
+	const health = `document.querySelector('#health')`
+	waitFor(t, console, "health panel: storage ready, one node, the editor's connection counted",
+		health+` && `+health+`.innerText.includes('ready') && document.querySelector('[data-health="nodes"]').innerText === 'single node' && Number(document.querySelector('[data-metric="ysync_connections"]').textContent) >= 1`, health+`.innerText`)
 	shot(t, console, "console-documents")
 
 	do(t, console, chromedp.Click(chromedp.CSS(`[data-testid="doc-row"][data-doc="`+doc+`"] a`)))

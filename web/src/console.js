@@ -208,23 +208,37 @@ async function renderHealth (box) {
   const rows = []
   const pill = (ok, text) => el('span', { class: 'pill ' + (ok ? 'ok' : 'bad') }, text)
   let ready = null
-  try { await api('/readyz'); ready = true } catch (e) { ready = e.status === 0 ? null : false }
+  let readyNote = ''
+  try {
+    const body = String(await api('/readyz', { headers: { Accept: 'text/plain' } }))
+    ready = true
+    readyNote = body.split('\n').slice(1).join(' ').trim() // e.g. a cluster warning after "ready"
+  } catch (e) { ready = e.status === 0 ? null : false }
   rows.push(el('span', {}, 'server'), ready === null ? pill(false, 'unreachable') : pill(true, 'up'))
   rows.push(el('span', {}, 'storage'), ready === null ? el('span', { class: 'muted' }, '—') : ready ? pill(true, 'ready') : pill(false, 'unavailable (edits kept in memory, retried)'))
+  let vals = new Map()
+  try { vals = parseMetrics(String(await api('/metrics', { headers: { Accept: 'text/plain' } }))) } catch {}
+  // Nodes: from cluster information where the server has it (/api/cluster), else from the
+  // sessions' node field (cluster mode lists sessions of every node).
   let cluster = null
   try { cluster = await api('/api/cluster') } catch (e) { cluster = e.missing ? 'n/a' : null }
+  const clustered = [...vals.keys()].some((k) => k.startsWith('ysync_cluster_'))
   if (cluster && cluster !== 'n/a') {
     const nodes = cluster.nodes || []
-    rows.push(el('span', {}, 'nodes'), el('span', {}, nodes.length ? nodes.map((n) => n.id || n.name || JSON.stringify(n)).join(', ') : '—'))
-    rows.push(el('span', {}, 'redis'), cluster.redis === undefined ? el('span', { class: 'muted' }, '—') : pill(cluster.redis === 'ok' || cluster.redis === true || (cluster.redis && cluster.redis.ok), typeof cluster.redis === 'string' ? cluster.redis : JSON.stringify(cluster.redis)))
+    rows.push(el('span', {}, 'nodes'), el('span', { 'data-health': 'nodes' }, nodes.length ? nodes.map((n) => typeof n === 'string' ? n : n.id || n.name || JSON.stringify(n)).join(', ') : '—'))
+  } else if (clustered) {
+    let nodes = []
+    try { nodes = [...new Set((await api('/api/sessions')).map((x) => x.node).filter(Boolean))] } catch {}
+    rows.push(el('span', {}, 'nodes'), el('span', { 'data-health': 'nodes' }, nodes.length ? `${nodes.join(', ')} (nodes with sessions)` : 'cluster mode (no sessions yet)'))
   } else {
-    rows.push(el('span', {}, 'nodes'), el('span', { class: 'muted' }, cluster === 'n/a' ? 'single node (no cluster information on this server)' : '—'))
+    rows.push(el('span', {}, 'nodes'), el('span', { class: 'muted', 'data-health': 'nodes' }, 'single node'))
   }
-  try {
-    const text = await api('/metrics', { headers: { Accept: 'text/plain' } })
-    const vals = parseMetrics(String(text))
-    for (const [m, label] of mainMetrics) if (vals.has(m)) rows.push(el('span', {}, label), el('span', { 'data-metric': m }, vals.get(m)))
-  } catch {}
+  const redis = cluster && cluster !== 'n/a' && cluster.redis !== undefined ? cluster.redis : undefined
+  if (redis !== undefined) rows.push(el('span', {}, 'redis'), pill(redis === 'ok' || redis === true || !!(redis && redis.ok), typeof redis === 'string' ? redis : JSON.stringify(redis)))
+  else if (clustered) rows.push(el('span', {}, 'redis'), readyNote ? pill(false, readyNote) : pill(true, 'ok'))
+  else rows.push(el('span', {}, 'redis'), el('span', { class: 'muted' }, 'not used'))
+  if (readyNote && !clustered) rows.push(el('span', {}, 'note'), el('span', {}, readyNote))
+  for (const [m, label] of mainMetrics) if (vals.has(m)) rows.push(el('span', {}, label), el('span', { 'data-metric': m }, vals.get(m)))
   box.replaceChildren(...rows)
 }
 
