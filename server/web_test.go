@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"strings"
@@ -65,6 +67,37 @@ func TestWebPages(t *testing.T) {
 			t.Errorf("%s: status %d, want 404", p, res.StatusCode)
 		}
 	}
+	// gzip when asked for (the bundles are large), identity otherwise; both the same bytes.
+	_, plain := get("/assets/text.js", map[string]string{"Accept-Encoding": "identity"})
+	for _, c := range []struct {
+		accept string
+		gz     bool
+	}{{"gzip", true}, {"br, gzip;q=0.8", true}, {"gzip;q=0", false}, {"identity", false}, {"deflate", false}} {
+		res, body := get("/assets/text.js", map[string]string{"Accept-Encoding": c.accept})
+		if got := res.Header.Get("Content-Encoding") == "gzip"; got != c.gz {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q", c.accept, res.Header.Get("Content-Encoding"))
+			continue
+		}
+		if c.gz {
+			zr, err := gzip.NewReader(bytes.NewReader([]byte(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(body) >= len(plain) || string(b) != plain {
+				t.Errorf("gzip body: %d bytes for %d, decompresses equal: %v", len(body), len(plain), string(b) == plain)
+			}
+		} else if body != plain {
+			t.Errorf("Accept-Encoding %q: body differs from identity", c.accept)
+		}
+		if res.Header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("no Vary: Accept-Encoding")
+		}
+	}
+
 	// The admin API behind the console stays closed to the pages' own requests.
 	if res, _ := get("/api/rooms", nil); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/api/rooms without a token: status %d", res.StatusCode)
