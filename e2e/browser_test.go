@@ -280,27 +280,42 @@ func (g *gatedStore) Append(ctx context.Context, name string, update []byte) (in
 // startGatedServer runs an in-process server over a gatedStore on 127.0.0.1:0.
 func startGatedServer(t *testing.T, cfg server.Config) (httpBase string, srv *server.Server, gs *gatedStore) {
 	t.Helper()
+	srv, gs, _, httpBase = startGatedServerAt(t, cfg, "127.0.0.1:0", false)
+	return httpBase, srv, gs
+}
+
+// startGatedServerAt is startGatedServer on addr, with the gate shut from the start if shut;
+// stop shuts the server down (idempotent; also run at cleanup).
+func startGatedServerAt(t *testing.T, cfg server.Config, addr string, shut bool) (srv *server.Server, gs *gatedStore, stop func(), httpBase string) {
+	t.Helper()
 	gs = &gatedStore{Memory: store.NewMemory()}
+	if shut {
+		gs.close()
+	}
 	srv = server.New(cfg, gs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		gs.open()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		_ = gs.Close()
-	})
-	return "http://" + ln.Addr().String(), srv, gs
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			gs.open()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			_ = gs.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return srv, gs, stop, "http://" + ln.Addr().String()
 }
 
 // serverClock is the clock of client in the server's state vector of doc (0 if absent).
@@ -692,4 +707,49 @@ func consoleVersions(t *testing.T, console, editor context.Context) {
 	do(t, console, script(`window.confirm = () => true`), chromedp.Click(chromedp.CSS(`tr[data-version] button.danger`)))
 	waitFor(t, editor, "the editor back at the restored version", ytextJS+` === 'some content'`, ytextJS)
 	shot(t, console, "console-versions")
+}
+
+// TestBrowserServerLostData: a server that restarts without the document (memory store) must
+// not make the page say "saved" from what the old server acknowledged: the page resends its
+// state, and is saved only once the new server stored it.
+func TestBrowserServerLostData(t *testing.T) {
+	b := newBrowser(t)
+	addr := freeAddr(t)
+	const doc = "lost-and-found"
+	_, _, stop, _ := startGatedServerAt(t, server.Config{IdleTimeout: time.Minute}, addr, false)
+	page := b.tab(t)
+	do(t, page, chromedp.Navigate("http://"+addr+"/demo/text?doc="+doc+"&name=Keeper"))
+	waitFor(t, page, "connected", statusState+` === 'saved'`, statusText)
+	typeInto(t, page, `[data-testid="editor"]`, "remember me")
+	waitFor(t, page, "saved on the first server", statusState+` === 'saved' && `+ytextJS+` === 'remember me'`, statusText)
+
+	stop()
+	waitFor(t, page, "offline while no server runs", statusState+` === 'offline'`, statusText)
+	srv2, gs2, _, _ := startGatedServerAt(t, server.Config{IdleTimeout: time.Minute}, addr, true)
+	waitFor(t, page, "reconnected to the new server, not yet saved", statusState+` === 'saving'`, statusText)
+	// The new server has the resent text in memory but has not stored it: still "saving".
+	deadline := time.Now().Add(browserDeadline)
+	for {
+		if d := srv2.Registry().Get(doc); d != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			in, err := d.Info(ctx)
+			cancel()
+			if err == nil && in.Bytes > 0 && in.PendingUpdates > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page's state never reached the new server")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := eval[string](t, page, statusState); st != "saving" {
+		t.Fatalf("status %q while the new server has not stored the page's state", st)
+	}
+	gs2.open()
+	waitFor(t, page, "saved once the new server stored it", statusState+` === 'saved'`, statusText)
+	id, clock := eval[float64](t, page, clientID), eval[int](t, page, ownClock)
+	if got := serverClock(t, srv2, doc, uint64(id)); got < clock {
+		t.Fatalf("saved, but the new server has clock %d of %d", got, clock)
+	}
 }

@@ -63,19 +63,31 @@ const closeReasons = {
 /**
  * trackConnection keeps a status element up to date and calls onChange(state) with one of
  * connecting | saving | saved | offline | closed. "saved" means connected, synced, and the
- * server has acknowledged (echoed after storing) every local change: a shadow Y.Doc holds
- * exactly what the server sent, and the page is saved when its snapshot (state vector and
- * delete set) equals the local document's. Deletions create no new clock, so the snapshot and
- * not only the state vector is compared.
+ * server has acknowledged every local change. The server echoes an update to its sender only
+ * once stored, and its SyncStep1 carries its state vector, so the page knows per client the
+ * clock the server has (acked): reset to the server's state vector on each connection (a
+ * restarted server may have lost data) and raised by every update it sends. Deletions add no
+ * clock, so a shadow Y.Doc of everything the server sent must also cover the local delete set.
  */
 export function trackConnection (provider, ydoc, statusEl, onChange = () => {}) {
   const shadow = new Y.Doc({ gc: ydoc.gc })
+  let acked = new Map() // client → clock the server has
   const orig = provider.messageHandlers[0]
   provider.messageHandlers[0] = (encoder, decoder, prov, emitSynced, type) => {
     try {
       const peek = decoding.createDecoder(decoder.arr.subarray(decoder.pos))
       const t = decoding.readVarUint(peek)
-      if (t === 1 || t === 2) Y.applyUpdate(shadow, decoding.readVarUint8Array(peek))
+      if (t === 0) {
+        acked = Y.decodeStateVector(decoding.readVarUint8Array(peek))
+      } else if (t === 1 || t === 2) {
+        const u = decoding.readVarUint8Array(peek)
+        Y.applyUpdate(shadow, u)
+        for (const st of Y.decodeUpdate(u).structs) {
+          if (st instanceof Y.Skip) continue
+          const end = st.id.clock + st.length
+          if ((acked.get(st.id.client) || 0) < end) acked.set(st.id.client, end)
+        }
+      }
     } catch (e) {
       console.warn('ysync: could not read a sync message for the saved status', e)
     }
@@ -90,7 +102,11 @@ export function trackConnection (provider, ydoc, statusEl, onChange = () => {}) 
   const schedule = () => {
     if (timer === null) timer = setTimeout(() => { timer = null; update() }, 50)
   }
-  const pending = () => !Y.equalSnapshots(Y.snapshot(ydoc), Y.snapshot(shadow))
+  const pending = () => {
+    const local = Y.snapshot(ydoc)
+    for (const [client, clock] of local.sv) if (clock > (acked.get(client) || 0)) return true
+    return !covers(Y.snapshot(shadow).ds, local.ds)
+  }
   const update = () => {
     let next, text
     if (terminal) {
@@ -181,3 +197,16 @@ export function presence (awareness, ul) {
 }
 
 const safeColor = (c) => /^#[0-9a-fA-F]{3,8}$/.test(String(c)) ? c : '#888'
+
+/** covers reports whether delete set a contains every deleted range of b (both sorted, merged). */
+function covers (a, b) {
+  for (const [client, items] of b.clients) {
+    const have = a.clients.get(client) || []
+    let j = 0
+    for (const it of items) {
+      while (j < have.length && have[j].clock + have[j].len <= it.clock) j++
+      if (j === have.length || have[j].clock > it.clock || have[j].clock + have[j].len < it.clock + it.len) return false
+    }
+  }
+  return true
+}
