@@ -71,6 +71,7 @@ type Server struct {
 	http     *http.Server
 	started  time.Time
 	trust    *trustState // trust.go
+	guard    guardState  // httpguard.go
 
 	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
 
@@ -128,10 +129,10 @@ func New(cfg Config, st Store) *Server {
 		sessions: make(map[string]*session.Client),
 	}
 	s.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		Handler:  s.Handler(),
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	httpTimeouts(s.http, cfg.Limits) // httpguard.go
 	s.initWorkflows()
 	return s
 }
@@ -152,12 +153,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	s.workflowRoutes(mux)
 	s.webRoutes(mux) // web.go
-	return mux
+	return s.guardHandler(mux)
 }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown.
+// Serve accepts connections on ln until Shutdown, counting them against the connection limits
+// (httpguard.go). It returns nil after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.http.Serve(s.listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -242,7 +244,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
-	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC()}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: s.remote(r), ConnectedAt: time.Now().UTC()}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
 		QueueBudget: s.cfg.QueueBudget,
