@@ -9,6 +9,7 @@ package crdt
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ysync/ysync/crdt/encoding"
@@ -34,6 +35,10 @@ var (
 	// allocate: the state (well under 16 KiB) and nothing per entry of the vector, whose clients
 	// the document mostly does not have.
 	stateForSVBound = allocbound.Bound{PerByte: 0, Base: 64 << 10}
+	// listBound is what a huge declared struct count may cost before the first struct fails:
+	// the struct lists are sized up front by what the update's length could hold (a V1 struct
+	// takes two bytes; a slot is 16), never by the count.
+	listBound = allocbound.Bound{PerByte: 8, Base: 1 << 20}
 	// attackBound is what a hostile input that fails early may allocate: nothing proportional
 	// to the counts it claims.
 	attackBound = allocbound.Bound{PerByte: 0, Base: 1 << 20}
@@ -73,7 +78,7 @@ func TestAllocHugeStructCount(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := NewDoc(DocOptions{ClientID: 1})
 			var err error
-			allocbound.Check(t, "apply", len(tc.u), attackBound, func() { err = applyAny(doc, tc.u, tc.v2) })
+			allocbound.Check(t, "apply", len(tc.u), listBound, func() { err = applyAny(doc, tc.u, tc.v2) })
 			if !errors.Is(err, ErrMalformedUpdate) {
 				t.Fatalf("apply: %v", err)
 			}
@@ -305,4 +310,41 @@ func TestAllocDeepChainWithinBound(t *testing.T) {
 		}
 	})
 	t.Logf("chain of %d bytes allocated %d bytes (%.0f per byte)", len(u), got, float64(got)/float64(len(u)))
+}
+
+// The same cuts through a text of astral characters, each cut inside a surrogate pair: Yjs gives
+// each half a lone surrogate (U+FFFD here); the right half must not copy the rest of the run.
+func TestAllocDeleteSetCutsSurrogatePairs(t *testing.T) {
+	const n = 20_000 // emoji, 2 UTF-16 units each
+	src := NewDoc(DocOptions{ClientID: 1})
+	if err := src.GetText("t").Insert(0, strings.Repeat("😀", n), nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := EncodeStateAsUpdate(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Delete the second half of every other emoji: each cut splits a pair.
+	enc := encoding.NewEncoder()
+	enc.WriteVarUint(0)
+	enc.WriteVarUint(1)
+	enc.WriteVarUint(1)
+	enc.WriteVarUint(n / 2)
+	for i := 0; i < n; i += 2 {
+		enc.WriteVarUint(uint64(2*i + 1))
+		enc.WriteVarUint(1)
+	}
+	cuts := enc.Bytes()
+	doc := NewDoc(DocOptions{ClientID: 2})
+	if err := ApplyUpdate(doc, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	allocbound.Check(t, "apply cuts", len(cuts), applyBoundV1, func() {
+		if err := ApplyUpdate(doc, cuts, nil); err != nil {
+			t.Errorf("cuts: %v", err)
+		}
+	})
+	if got, want := doc.GetText("t").Len(), 2*n-n/2; got != want {
+		t.Fatalf("text length %d, want %d", got, want)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ysync/ysync/crdt/encoding"
 )
@@ -113,18 +114,52 @@ func (c *ContentBinary) write(enc encoding.UpdateEncoder, offset int) {
 }
 
 // ContentString is text; its length is counted in UTF-16 code units.
+//
+// A cut through a surrogate pair leaves each half a lone surrogate, which a JavaScript peer
+// encodes as U+FFFD. Those halves are kept as flags rather than in Str: writing "\uFFFD" into Str
+// would copy the rest of the run at every such cut, and a delete set cutting one long run of
+// emoji at every character made that quadratic (36 KB of cuts allocated 435 MB).
 type ContentString struct {
+	// Str is the text, without the lone halves of cut pairs at its ends (see Text).
 	Str string
-	n   int // UTF-16 length of Str
+	n   int // UTF-16 length, halves included
+	// head and tail mark a lone surrogate half before and after Str.
+	head, tail bool
 }
 
 func newContentString(s string) *ContentString {
 	return &ContentString{Str: s, n: encoding.UTF16Len(s)}
 }
 
-func (c *ContentString) Len() int                              { return c.n }
-func (c *ContentString) Countable() bool                       { return true }
-func (c *ContentString) copyContent() Content                  { return &ContentString{c.Str, c.n} }
+// Text returns the text as a JavaScript peer encodes it: lone halves as U+FFFD.
+func (c *ContentString) Text() string {
+	if !c.head && !c.tail {
+		return c.Str
+	}
+	var b strings.Builder
+	c.appendText(&b)
+	return b.String()
+}
+
+func (c *ContentString) appendText(b *strings.Builder) {
+	if c.head {
+		b.WriteString("\uFFFD")
+	}
+	b.WriteString(c.Str)
+	if c.tail {
+		b.WriteString("\uFFFD")
+	}
+}
+
+// ascii reports whether every byte is one UTF-16 unit, so offsets are byte offsets.
+func (c *ContentString) ascii() bool { return !c.head && !c.tail && len(c.Str) == c.n }
+
+func (c *ContentString) Len() int        { return c.n }
+func (c *ContentString) Countable() bool { return true }
+func (c *ContentString) copyContent() Content {
+	d := *c
+	return &d
+}
 func (c *ContentString) ref() uint8                            { return refString }
 func (c *ContentString) delete(tx *Transaction)                {}
 func (c *ContentString) gc(s *structStore)                     {}
@@ -134,6 +169,9 @@ func (c *ContentString) integrate(tx *Transaction, item *Item) {}
 // two halves, each replaced by U+FFFD).
 func (c *ContentString) Values() []any {
 	out := make([]any, 0, c.n)
+	if c.head {
+		out = append(out, "\uFFFD")
+	}
 	for _, r := range c.Str {
 		if r >= 0x10000 {
 			out = append(out, "\uFFFD", "\uFFFD")
@@ -141,38 +179,89 @@ func (c *ContentString) Values() []any {
 			out = append(out, string(r))
 		}
 	}
+	if c.tail {
+		out = append(out, "\uFFFD")
+	}
 	return out
 }
 
+// Splice cuts the text at UTF-16 unit offset (0 < offset < Len). Both halves share Str's bytes.
 func (c *ContentString) Splice(offset int) Content {
-	if len(c.Str) == c.n { // ASCII
+	if c.ascii() {
 		r := &ContentString{Str: c.Str[offset:], n: c.n - offset}
 		c.Str, c.n = c.Str[:offset], offset
 		return r
 	}
-	left, right := encoding.UTF16Split(c.Str, offset)
-	r := &ContentString{Str: right, n: c.n - offset}
-	c.Str, c.n = left, offset
+	r := &ContentString{n: c.n - offset, tail: c.tail}
+	k := offset // offset within Str
+	if c.head {
+		k--
+	}
+	switch m := c.n - b2i(c.head) - b2i(c.tail); {
+	case k == 0: // right after the head half
+		r.Str, c.Str = c.Str, ""
+	case k == m: // right before the tail half
+		r.Str, r.tail, r.head = "", false, true
+		c.n = offset
+		c.tail = false
+		return r
+	default:
+		off, inside := encoding.UTF16Offset(c.Str, k)
+		if inside {
+			_, size := utf8.DecodeRuneInString(c.Str[off:])
+			r.Str, r.head = c.Str[off+size:], true
+			c.Str, c.tail = c.Str[:off], true
+			c.n = offset
+			return r
+		}
+		r.Str, c.Str = c.Str[off:], c.Str[:off]
+	}
+	c.tail = false
+	c.n = offset
 	return r
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (c *ContentString) mergeWith(right Content) bool {
 	r, ok := right.(*ContentString)
-	if ok {
-		c.Str += r.Str
-		c.n += r.n
+	if !ok {
+		return false
 	}
-	return ok
+	switch {
+	case c.tail || r.head:
+		var b strings.Builder
+		b.Grow(len(c.Str) + len(r.Str) + 6)
+		b.WriteString(c.Str)
+		if c.tail {
+			b.WriteString("\uFFFD")
+		}
+		if r.head {
+			b.WriteString("\uFFFD")
+		}
+		b.WriteString(r.Str)
+		c.Str = b.String()
+	default:
+		c.Str += r.Str
+	}
+	c.tail = r.tail
+	c.n += r.n
+	return true
 }
 
 func (c *ContentString) write(enc encoding.UpdateEncoder, offset int) {
 	switch {
 	case offset == 0:
-		enc.WriteString(c.Str)
-	case len(c.Str) == c.n:
+		enc.WriteString(c.Text())
+	case c.ascii():
 		enc.WriteString(c.Str[offset:])
 	default:
-		enc.WriteString(encoding.UTF16Slice(c.Str, offset, c.n))
+		enc.WriteString(encoding.UTF16Slice(c.Text(), offset, c.n))
 	}
 }
 

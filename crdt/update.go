@@ -62,13 +62,18 @@ func structCost(st abstractStruct) int {
 }
 
 // readClientsStructRefs parses the struct section of an update without touching the document.
-// Lists grow as structs are read: a declared count is only checked against the budget, never
-// allocated up front. Runs of GC structs are merged as they are read (integrating them together
+// A declared count is checked against the budget and never allocated beyond what the update's
+// length justifies. Runs of GC structs are merged as they are read (integrating them together
 // or one by one gives the same store), so a V2 column repeating a GC costs nothing.
 func readClientsStructRefs(dec encoding.UpdateDecoder, updateLen int) (map[uint64][]abstractStruct, error) {
 	rest := dec.RestDecoder()
 	refs := make(map[uint64][]abstractStruct)
 	budget := structBudget(updateLen)
+	// Lists are sized up front from one allowance for the whole update: a V1 struct takes at
+	// least two bytes, so a V1 update never holds more than updateLen/2 of them and its lists
+	// are allocated exactly once; counts beyond the allowance (hostile, or V2's free repeats)
+	// grow by append as structs are actually read.
+	reserve := uint64(updateLen/2 + 1)
 	numClients := rest.ReadVarUint()
 	for i := uint64(0); i < numClients && dec.Err() == nil; i++ {
 		n := rest.ReadVarUint()
@@ -80,7 +85,9 @@ func readClientsStructRefs(dec encoding.UpdateDecoder, updateLen int) (map[uint6
 		if n > uint64(budget/minStructCost) {
 			return nil, fmt.Errorf("%w: %d structs in %d bytes", ErrMalformedUpdate, n, updateLen)
 		}
-		list := make([]abstractStruct, 0, min(n, 256))
+		c := min(n, reserve)
+		reserve -= c
+		list := make([]abstractStruct, 0, c)
 		for j := uint64(0); j < n; j++ {
 			info := dec.ReadInfo()
 			if dec.Err() != nil {

@@ -51,7 +51,7 @@ func (t *Text) String() string {
 	for n := t.start; n != nil; n = n.Right {
 		if !n.Deleted() && n.countable() {
 			if s, ok := n.Content.(*ContentString); ok {
-				b.WriteString(s.Str)
+				s.appendText(&b)
 			}
 		}
 	}
@@ -82,7 +82,7 @@ func (t *Text) ToDelta() []Delta {
 		}
 		switch c := n.Content.(type) {
 		case *ContentString:
-			sb.WriteString(c.Str)
+			c.appendText(&sb)
 		case *ContentType, *ContentEmbed:
 			pack()
 			ops = append(ops, Delta{Insert: c.Values()[0], Attributes: cur.toMap()})

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, CI). On a fresh machine it installs and starts everything the tests
-# need: the pinned Node packages (npm ci), Chromium for the browser tests, and, for storage tests, a
-# throwaway PostgreSQL cluster. It also checks that the committed web/dist is the build of web/src.
+# need: the pinned Node packages (npm ci), Chromium for the browser tests, and, for storage and
+# cluster tests, a throwaway PostgreSQL cluster and a throwaway Redis server. It also checks that the
+# committed web/dist is the build of web/src.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,11 @@ go vet ./...
 # --- PostgreSQL for storage tests: throwaway cluster, sets YSYNC_TEST_DATABASE_URL ----------------
 source scripts/pg.sh
 
+# --- Redis for cluster tests: throwaway server, sets YSYNC_TEST_REDIS_URL (installs redis-server) --
+source scripts/redis.sh
+# Each sourced script set its own EXIT trap; stop both.
+trap 'ysync_redis_stop; ysync_pg_stop' EXIT
+
 log "go test -race"
 go test -race -count=1 -timeout 20m ./...
 
@@ -65,3 +71,6 @@ go test -run '^$' -fuzz '^FuzzDecodeStateVector$' -fuzztime 5s ./crdt
 go test -run '^$' -fuzz '^FuzzMergeUpdates$' -fuzztime 5s ./crdt
 go test -run '^$' -fuzz '^FuzzReadAny$' -fuzztime 5s ./crdt/encoding
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./crdt/syncproto
+# Messages from Redis are untrusted too: the relay decoder and the event bridge.
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./cluster
+go test -run '^$' -fuzz '^FuzzWireEvent$' -fuzztime 5s ./pubsub

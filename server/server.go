@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ysync/ysync/auth"
+	"github.com/ysync/ysync/cluster"
 	"github.com/ysync/ysync/session"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
@@ -58,6 +59,19 @@ type Config struct {
 	Authenticator auth.Authenticator
 	// Limits bound what clients may do; zero fields mean the defaults (trust.go).
 	Limits Limits
+	// Cluster relays updates and awareness to the other nodes through Redis (cluster.go,
+	// docs/cluster.md); the server starts it and its owner closes it after Shutdown. Nil means
+	// no relay: alone, or sharing the database and catching up by the position check only.
+	Cluster *cluster.Cluster
+	// PositionCheckInterval is how often loaded documents are compared with the log's last seq.
+	// Zero means shareddoc.DefaultPositionCheckInterval with a database (other processes may
+	// write it) and never with the in-memory store; negative means never.
+	PositionCheckInterval time.Duration
+	// NodeInfo describes this node in the node registry (host, address). Optional.
+	NodeInfo string
+	// NodeID names this node in the node registry. Empty means the cluster's id, or a random
+	// one without a cluster.
+	NodeID string
 }
 
 // Server is the ysync HTTP server.
@@ -74,6 +88,8 @@ type Server struct {
 	guard    guardState  // httpguard.go
 
 	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+
+	cluster clusterState // node registry, relay hooks (cluster.go)
 
 	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
 	ctx    context.Context
@@ -110,6 +126,9 @@ func New(cfg Config, st Store) *Server {
 			MaxDocBytes:           cfg.Limits.MaxDocBytes,
 			MaxPendingBytesPerDoc: cfg.Limits.MaxPendingBytesPerDoc,
 			MaxPendingBytes:       cfg.Limits.MaxPendingBytes,
+
+			Relay:                 cfg.relay(),
+			PositionCheckInterval: cfg.positionCheckInterval(st),
 		}),
 		upgrader: websocket.Upgrader{
 			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
@@ -134,6 +153,7 @@ func New(cfg Config, st Store) *Server {
 	}
 	httpTimeouts(s.http, cfg.Limits) // httpguard.go
 	s.initWorkflows()
+	s.startCluster()
 	return s
 }
 
@@ -200,6 +220,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.reg.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.stopCluster(ctx)
 	s.cancel()
 	return errors.Join(errs...)
 }

@@ -157,7 +157,7 @@ func (h workflowRPC) ServeRPC(ctx context.Context, call session.RPCCall) (any, *
 		}
 		return res, nil
 	}
-	res, err := wf.Service.Save(ctx, live, id, call.Session.User)
+	res, err := h.s.saveWorkflow(ctx, wf, live, id, call.Session.User)
 	if err != nil {
 		return nil, rpcError(err)
 	}
@@ -542,7 +542,7 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 		writeResult(w, http.StatusOK, res)
 		return
 	}
-	res, err := wf.Service.Save(ctx, live, id, user)
+	res, err := s.saveWorkflow(ctx, wf, live, id, user)
 	if err != nil {
 		s.workflowFailed(w, "save", err)
 		return

@@ -219,9 +219,10 @@ func (d *Decoder) readAnyValue(depth int) any {
 				return nil
 			}
 			if k != "__proto__" {
-				o.Set(k, v)
+				o.add(k, v)
 			}
 		}
+		o.sortIndices()
 		return o
 	case tagArray:
 		if depth >= MaxNestingDepth {

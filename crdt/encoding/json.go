@@ -438,7 +438,7 @@ func (p *jsonParser) object(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.Set(k.(string), v)
+		o.add(k.(string), v)
 		p.skipSpace()
 		if p.i >= len(p.s) {
 			return nil, p.errorf("unexpected end of input in object")
@@ -449,6 +449,7 @@ func (p *jsonParser) object(depth int) (any, error) {
 			p.skipSpace()
 		case '}':
 			p.i++
+			o.sortIndices()
 			return o, nil
 		default:
 			return nil, p.errorf("expected ',' or '}', found %s", p.describe())
