@@ -222,21 +222,24 @@ async function renderHealth (box) {
   // sessions' node field (cluster mode lists sessions of every node).
   let cluster = null
   try { cluster = await api('/api/cluster') } catch (e) { cluster = e.missing ? 'n/a' : null }
-  const clustered = [...vals.keys()].some((k) => k.startsWith('ysync_cluster_'))
-  if (cluster && cluster !== 'n/a') {
-    const nodes = cluster.nodes || []
-    rows.push(el('span', {}, 'nodes'), el('span', { 'data-health': 'nodes' }, nodes.length ? nodes.map((n) => typeof n === 'string' ? n : n.id || n.name || JSON.stringify(n)).join(', ') : '—'))
-  } else if (clustered) {
-    let nodes = []
+  // Every build exports the ysync_cluster_* counters; several nodes show up as the sessions'
+  // node field instead (cluster mode lists the sessions of every node).
+  let nodes = []
+  if (!(cluster && cluster !== 'n/a')) {
     try { nodes = [...new Set((await api('/api/sessions')).map((x) => x.node).filter(Boolean))] } catch {}
-    rows.push(el('span', {}, 'nodes'), el('span', { 'data-health': 'nodes' }, nodes.length ? `${nodes.join(', ')} (nodes with sessions)` : 'cluster mode (no sessions yet)'))
+  }
+  const clustered = nodes.length > 1
+  if (cluster && cluster !== 'n/a') {
+    const list = cluster.nodes || []
+    rows.push(el('span', {}, 'nodes'), el('span', { 'data-health': 'nodes' }, list.length ? list.map((n) => typeof n === 'string' ? n : n.id || n.name || JSON.stringify(n)).join(', ') : '—'))
+  } else if (clustered) {
+    rows.push(el('span', {}, 'nodes'), el('span', { 'data-health': 'nodes' }, `${nodes.join(', ')} (nodes with sessions)`))
   } else {
-    rows.push(el('span', {}, 'nodes'), el('span', { class: 'muted', 'data-health': 'nodes' }, 'single node'))
+    rows.push(el('span', {}, 'nodes'), el('span', { class: 'muted', 'data-health': 'nodes' }, 'single node' + (nodes.length ? ` (${nodes[0]})` : '')))
   }
   const redis = cluster && cluster !== 'n/a' && cluster.redis !== undefined ? cluster.redis : undefined
   if (redis !== undefined) rows.push(el('span', {}, 'redis'), pill(redis === 'ok' || redis === true || !!(redis && redis.ok), typeof redis === 'string' ? redis : JSON.stringify(redis)))
   else if (clustered) rows.push(el('span', {}, 'redis'), readyNote ? pill(false, readyNote) : pill(true, 'ok'))
-  else rows.push(el('span', {}, 'redis'), el('span', { class: 'muted' }, 'not used'))
   if (readyNote && !clustered) rows.push(el('span', {}, 'note'), el('span', {}, readyNote))
   for (const [m, label] of mainMetrics) if (vals.has(m)) rows.push(el('span', {}, label), el('span', { 'data-metric': m }, vals.get(m)))
   box.replaceChildren(...rows)
