@@ -185,6 +185,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/sessions", s.requireAdmin(s.handleSessions))
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	s.workflowRoutes(mux)
+	s.webRoutes(mux) // web.go
 	return s.guardHandler(mux)
 }
 
