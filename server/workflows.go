@@ -124,6 +124,8 @@ func (s *Server) workflowRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/workflows/{id}", s.handleGetWorkflow)
 	mux.HandleFunc("PUT /api/workflows/{id}", s.handlePutWorkflow)
 	mux.HandleFunc("DELETE /api/workflows/{id}", s.handleDeleteWorkflow)
+	mux.HandleFunc("GET /api/workflows/{id}/snapshots", s.handleWorkflowSnapshots)          // workflow_snapshots.go
+	mux.HandleFunc("GET /api/workflows/{id}/snapshots/{version}", s.handleWorkflowSnapshot) // workflow_snapshots.go
 	mux.HandleFunc("POST /api/workflows/{id}/save", s.handleSaveWorkflow)
 	mux.HandleFunc("POST /api/workflows/{id}/reset", s.handleResetWorkflow)
 	mux.HandleFunc("GET /api/events", s.handleEvents)
