@@ -61,6 +61,7 @@ type Doc struct {
 	idleTimer    Timer
 	awTimer      Timer
 	exit         bool
+	edits        editState // server-side edits, holds and deletion (edit.go)
 }
 
 type peer struct {
@@ -73,6 +74,7 @@ type pendingUpdate struct {
 	update []byte
 	frame  []byte // the Update frame, echoed to origin once stored
 	origin string // session id; empty for server-side edits
+	ack    *editWaiter // a server-side edit waiting for this update to be stored (edit.go)
 }
 
 // storeResult reports one batch: per update, its seq or its error.
@@ -317,7 +319,7 @@ func (d *Doc) observe(update []byte, origin any, _ *crdt.Transaction) {
 	u := bytes.Clone(update)
 	frame := syncproto.EncodeUpdate(u)
 	d.broadcast(frame, nil)
-	d.enqueue(pendingUpdate{update: u, frame: frame})
+	d.enqueue(pendingUpdate{update: u, frame: frame, ack: d.edits.attach()})
 }
 
 // safeApply applies an update, turning a panic in the CRDT code into an error: a hostile frame
@@ -567,7 +569,7 @@ func (d *Doc) detach(p *peer) {
 // afterEmpty starts the idle countdown once the last session left.
 func (d *Doc) afterEmpty() {
 	d.becameEmpty = false
-	if len(d.peers) > 0 || d.stopping {
+	if d.held() || d.stopping {
 		return
 	}
 	if d.r.cfg.IdleTimeout <= 0 {
@@ -645,6 +647,7 @@ func (d *Doc) stored(res storeResult) {
 		}
 		d.lastSeq = max(d.lastSeq, res.seqs[i])
 		d.logLen++
+		u.ack.ack(res.seqs[i], nil)
 		if u.origin == "" {
 			continue
 		}
@@ -661,6 +664,9 @@ func (d *Doc) stored(res storeResult) {
 		if d.r.storeCtx.Err() != nil {
 			lost := len(failed) + len(d.pending)
 			d.log.Error("storage cancelled; updates not stored", "updates", lost, "err", firstErr)
+			for _, u := range append(failed, d.pending...) {
+				u.ack.ack(0, ErrNotStored)
+			}
 			d.pending = nil
 			return
 		}
@@ -714,7 +720,7 @@ func (d *Doc) idle() bool { return len(d.pending) == 0 && len(d.storing) == 0 &&
 // tryUnload unloads the document if no one is attached or on the way and nothing waits to be
 // stored; with updates still pending it tries again once they are stored.
 func (d *Doc) tryUnload() {
-	if d.stopping || d.exit || len(d.peers) > 0 {
+	if d.stopping || d.exit || d.held() {
 		return
 	}
 	if !d.idle() {
@@ -751,6 +757,10 @@ func (d *Doc) maybeFinish() {
 // and the registry no longer hands the document out, so blocking on storage is fine here.
 func (d *Doc) finish() {
 	d.exit = true
+	if d.edits.deleteFn != nil {
+		d.finishDelete()
+		return
+	}
 	if d.r.storeCtx.Err() != nil {
 		return
 	}
