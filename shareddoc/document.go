@@ -72,8 +72,8 @@ type peer struct {
 
 type pendingUpdate struct {
 	update []byte
-	frame  []byte // the Update frame, echoed to origin once stored
-	origin string // session id; empty for server-side edits
+	frame  []byte      // the Update frame, echoed to origin once stored
+	origin string      // session id; empty for server-side edits
 	ack    *editWaiter // a server-side edit waiting for this update to be stored (edit.go)
 }
 

@@ -30,8 +30,8 @@ const CloseDeleted CloseReason = 100
 
 // editState is the actor's share of server-side edits (owned by the document goroutine).
 type editState struct {
-	holds    int            // Hold callers keeping the document loaded without a session
-	cur      *editWaiter    // the Edit whose transaction is running; observe attaches its updates
+	holds    int         // Hold callers keeping the document loaded without a session
+	cur      *editWaiter // the Edit whose transaction is running; observe attaches its updates
 	deleteFn func(ctx context.Context) error
 	deleted  chan error // capacity 1; Registry.Delete's result, sent by finish
 }
