@@ -72,9 +72,10 @@ type peer struct {
 
 type pendingUpdate struct {
 	update []byte
-	frame  []byte      // the Update frame, echoed to origin once stored
-	origin string      // session id; empty for server-side edits
-	ack    *editWaiter // a server-side edit waiting for this update to be stored (edit.go)
+	frame  []byte // the Update frame, echoed to origin once stored
+	origin string // session id; empty for server-side edits
+
+	ack *editWaiter // a server-side edit waiting for this update to be stored (edit.go)
 }
 
 // storeResult reports one batch: per update, its seq or its error.
