@@ -1,0 +1,17 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/ysync/ysync/store"
+	"github.com/ysync/ysync/store/storetest"
+)
+
+func TestMemoryVersions(t *testing.T) {
+	storetest.RunVersions(t, func(t *testing.T) storetest.VersionStore { return store.NewMemory() })
+}
+
+func TestPostgresVersions(t *testing.T) {
+	t.Parallel()
+	storetest.RunVersions(t, func(t *testing.T) storetest.VersionStore { return openPostgres(t, store.Options{}) })
+}
