@@ -58,6 +58,9 @@ type Config struct {
 	Authenticator auth.Authenticator
 	// Limits bound what clients may do; zero fields mean the defaults (trust.go).
 	Limits Limits
+	// Versions configures automatic document versions (docs_versions.go); zero fields mean
+	// the defaults.
+	Versions VersionsConfig
 }
 
 // Server is the ysync HTTP server.
@@ -72,7 +75,8 @@ type Server struct {
 	started  time.Time
 	trust    *trustState // trust.go
 
-	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+	wf       workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+	versions versionState  // automatic document versions (docs_versions.go)
 
 	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
 	ctx    context.Context
@@ -93,6 +97,7 @@ func New(cfg Config, st Store) *Server {
 		cfg.Clock = shareddoc.RealClock()
 	}
 	cfg.Limits = cfg.Limits.withDefaults(cfg.ReadLimit)
+	cfg.Versions = cfg.Versions.withDefaults()
 	cfg.Hooks = workflowHooks(cfg.Hooks, cfg.Workflows)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -151,11 +156,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/sessions", s.requireAdmin(s.handleSessions))
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	s.workflowRoutes(mux)
+	s.docsRoutes(mux)
 	return mux
 }
 
 // Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startAutoVersions()
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -193,6 +200,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		<-done
 	}
+	s.stopAutoVersions()
 	s.log.Info("flushing documents", "count", s.reg.Count())
 	if err := s.reg.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

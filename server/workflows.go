@@ -167,6 +167,7 @@ func (s *Server) announceSaved(ctx context.Context, doc *shareddoc.Doc, except s
 	if err := session.BroadcastEvent(ctx, doc, except, EventWorkflowSaved, payload); err != nil {
 		s.log.Warn("workflow_saved event not sent", "doc", doc.Name(), "err", err)
 	}
+	s.versionAfterSave(ctx, doc.Name(), res.LockVersion, "")
 }
 
 const unavailableMsg = "workflows need PostgreSQL: start the server with --database-url"
