@@ -16,6 +16,7 @@ type Memory struct {
 	stats  Stats
 
 	versions memVersions // versions.go
+	outbox   memOutbox   // outbox.go
 }
 
 type memDoc struct {

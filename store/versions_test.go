@@ -15,3 +15,12 @@ func TestPostgresVersions(t *testing.T) {
 	t.Parallel()
 	storetest.RunVersions(t, func(t *testing.T) storetest.VersionStore { return openPostgres(t, store.Options{}) })
 }
+
+func TestMemoryOutbox(t *testing.T) {
+	storetest.RunOutbox(t, func(t *testing.T) storetest.OutboxStore { return store.NewMemory() })
+}
+
+func TestPostgresOutbox(t *testing.T) {
+	t.Parallel()
+	storetest.RunOutbox(t, func(t *testing.T) storetest.OutboxStore { return openPostgres(t, store.Options{}) })
+}
