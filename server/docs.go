@@ -105,6 +105,7 @@ func parseDocRoute(escaped string) (docRoute, error) {
 func (s *Server) docsRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/docs", s.requireAdmin(s.handleListDocs))
 	mux.HandleFunc("/api/docs/{rest...}", s.handleDocs)
+	mux.HandleFunc("GET /api/webhooks/deliveries", s.requireAdmin(s.handleDeliveries))
 }
 
 func (s *Server) docStore(w http.ResponseWriter) (DocStore, bool) {

@@ -22,6 +22,7 @@ import (
 	"github.com/ysync/ysync/session"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
+	"github.com/ysync/ysync/webhook"
 )
 
 // Store is what the server needs from persistence: the documents' store plus a readiness ping.
@@ -61,6 +62,8 @@ type Config struct {
 	// Versions configures automatic document versions (docs_versions.go); zero fields mean
 	// the defaults.
 	Versions VersionsConfig
+	// Webhooks configures change webhooks (docs_webhooks.go); no URLs means none.
+	Webhooks webhook.Config
 }
 
 // Server is the ysync HTTP server.
@@ -77,6 +80,7 @@ type Server struct {
 
 	wf       workflowState // save/reset, /api/workflows, /api/events (workflows.go)
 	versions versionState  // automatic document versions (docs_versions.go)
+	hooks    *webhookState // change webhooks (docs_webhooks.go)
 
 	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
 	ctx    context.Context
@@ -100,7 +104,9 @@ func New(cfg Config, st Store) *Server {
 	cfg.Versions = cfg.Versions.withDefaults()
 	cfg.Hooks = workflowHooks(cfg.Hooks, cfg.Workflows)
 	ctx, cancel := context.WithCancel(context.Background())
+	hooks := newWebhooks(&cfg, st)
 	s := &Server{
+		hooks: hooks,
 		cfg:   cfg,
 		log:   cfg.Logger,
 		store: st,
@@ -138,6 +144,7 @@ func New(cfg Config, st Store) *Server {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	s.initWorkflows()
+	s.startWebhookForwarding()
 	return s
 }
 
@@ -203,6 +210,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAutoVersions()
 	s.log.Info("flushing documents", "count", s.reg.Count())
 	if err := s.reg.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.closeWebhooks(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	s.cancel()

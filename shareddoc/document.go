@@ -214,6 +214,9 @@ func (d *Doc) Info(ctx context.Context) (Info, error) {
 
 func (d *Doc) run() {
 	defer func() {
+		if h := d.r.cfg.Hooks.OnUnload; h != nil && d.err == nil {
+			h(d.name)
+		}
 		d.r.forget(d)
 		d.r.stats.DocumentsLoaded.Add(-1)
 		d.releaseBudget()
@@ -659,6 +662,9 @@ func (d *Doc) stored(res storeResult) {
 	if ok := len(batch) - len(failed); ok > 0 {
 		d.r.stats.StoreAppends.Add(int64(ok))
 		d.r.stats.StoreLatency.Observe(res.dur)
+		if h := d.r.cfg.Hooks.OnStored; h != nil {
+			h(d.name, d.lastSeq)
+		}
 	}
 	if len(failed) > 0 {
 		d.r.stats.StoreErrors.Add(int64(len(failed)))
