@@ -26,6 +26,7 @@ type serveConfig struct {
 	LogLevel        string
 	LogFormat       string
 	Trust           trustConfig // trust.go: authentication and limits
+	Docs            docsConfig  // docs.go: versions and webhooks
 }
 
 // envName is the environment variable of a flag: YSYNC_ + upper case, dashes as underscores.
@@ -74,6 +75,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	addTrustFlags(fs, &c.Trust)
+	addDocsFlags(fs, &c.Docs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ysync serve [flags]\n\nEvery flag can also be set as YSYNC_<FLAG> (dashes as underscores).\n\nflags:")
 		fs.PrintDefaults()
@@ -97,6 +99,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 		return c, fmt.Errorf("%w: --log-format must be text or json", errUsage)
 	}
 	if err := c.Trust.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Docs.validate(); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -34,7 +34,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"shutdown_timeout", cfg.ShutdownTimeout,
 		"log_level", cfg.LogLevel,
 		"log_format", cfg.LogFormat,
-	}, cfg.Trust.logAttrs()...)...)
+	}, append(cfg.Trust.logAttrs(), cfg.Docs.logAttrs()...)...)...)
 	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
 	if err != nil {
 		return err
@@ -76,6 +76,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 		Authenticator: authn,
 		Limits:        lim,
+		Versions:      cfg.Docs.versions(),
+		Webhooks:      cfg.Docs.webhooks(),
 	}, st)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
