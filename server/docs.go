@@ -344,6 +344,7 @@ func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request, rt docRout
 		s.docFailed(w, "read", rt.name, err)
 		return
 	}
+	s.docs.reads.Add(1)
 	s.writeRendered(w, r, rt.name, doc, seq)
 }
 
@@ -355,6 +356,7 @@ func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request, rt docR
 		s.docFailed(w, "read", rt.name, err)
 		return
 	}
+	s.docs.reads.Add(1)
 	s.writeUpdate(w, r, rt.name, doc, seq)
 }
 
@@ -395,9 +397,11 @@ func (s *Server) handlePostUpdate(w http.ResponseWriter, r *http.Request, rt doc
 	defer release()
 	seq, err := doc.ApplyUpdate(ctx, body, v2)
 	if err != nil {
+		s.docs.refused.Add(1)
 		s.docFailed(w, "apply update", rt.name, err)
 		return
 	}
+	s.docs.updates.Add(1)
 	s.log.Debug("document API update", "doc", rt.name, "user", user, "bytes", len(body), "seq", seq)
 	writeJSON(w, http.StatusOK, map[string]int64{"seq": seq})
 }
@@ -430,6 +434,7 @@ func (s *Server) handleDeleteDoc(w http.ResponseWriter, r *http.Request, rt docR
 		writeError(w, http.StatusNotFound, "no such document")
 		return
 	}
+	s.docs.deletes.Add(1)
 	s.log.Info("document deleted", "doc", rt.name, "user", user)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -115,7 +115,9 @@ func (s *Server) saveVersion(ctx context.Context, ds DocStore, name, label strin
 	if err != nil {
 		return store.Version{}, err
 	}
+	s.docs.versions.Add(1)
 	if auto {
+		s.docs.autoVersions.Add(1)
 		s.noteAutoVersion(name, seq)
 		if n, err := ds.PruneVersions(ctx, name, s.cfg.Versions.Keep); err != nil {
 			s.log.Warn("prune versions", "doc", name, "err", err)
@@ -197,6 +199,7 @@ func (s *Server) handleRestoreVersion(w http.ResponseWriter, r *http.Request, rt
 		s.docFailed(w, "restore", rt.name, err)
 		return
 	}
+	s.docs.restores.Add(1)
 	s.log.Info("version restored", "doc", rt.name, "version", v.ID, "seq", seq, "user", user, "before_restore", before.ID)
 	if skipped == nil {
 		skipped = []string{}
@@ -292,6 +295,7 @@ func (s *Server) autoVersion(ds DocStore, name string) {
 		return
 	}
 	if _, err := s.saveVersion(ctx, ds, name, LabelAuto, true, "ysync"); err != nil {
+		s.docs.versionFailure.Add(1)
 		s.log.Warn("automatic version failed", "doc", name, "err", err)
 	}
 }

@@ -81,6 +81,7 @@ type Server struct {
 	wf       workflowState // save/reset, /api/workflows, /api/events (workflows.go)
 	versions versionState  // automatic document versions (docs_versions.go)
 	hooks    *webhookState // change webhooks (docs_webhooks.go)
+	docs     docsStats     // document API counters (docs_metrics.go)
 
 	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
 	ctx    context.Context
