@@ -124,13 +124,18 @@ func restoreValue(lv, tv any, depth int) error {
 }
 
 func restoreMap(l, t *crdt.Map, depth int) error {
+	// A key whose entry holds no value (hostile input can make one) does not render; it
+	// counts as absent, as in Render.
 	for _, k := range l.Keys() {
-		if !t.Has(k) {
+		if _, ok := t.Get(k); !ok {
 			l.Delete(k)
 		}
 	}
 	for _, k := range t.Keys() {
-		tv, _ := t.Get(k)
+		tv, ok := t.Get(k)
+		if !ok {
+			continue
+		}
 		if lv, ok := l.Get(k); ok {
 			if same, err := equal(lv, tv, depth); err != nil {
 				return err
