@@ -72,6 +72,59 @@ const scenarios = {
     return { expected }
   },
 
+  // Two y-websocket editors: edit, version, edit more, restore while both keep typing; everyone
+  // converges on the version's content plus the concurrent edits, and restoring the "before
+  // restore" version brings the later edits back. arg: document name.
+  async restore () {
+    const name = arg
+    const a = client(wsBase, name, { user: 'ann' })
+    const b = client(wsBase, name, { user: 'bob' })
+    await a.synced(); await b.synced()
+    a.doc.getText('t').insert(0, 'version one')
+    a.doc.getMap('m').set('state', 'v1')
+    await waitFor(() => a.allAcked() && b.doc.getText('t').toString() === 'version one', 'first edits')
+    const vres = await fetch(docURL(name, '/versions?user=ann'), { method: 'POST', body: JSON.stringify({ label: 'draft' }) })
+    check(vres.status === 201, `create version: ${vres.status}`)
+    const version = await vres.json()
+    b.doc.getText('t').insert(0, 'later: ')
+    b.doc.getMap('m').set('state', 'v2')
+    await waitFor(() => b.allAcked() && a.doc.getText('t').toString() === 'later: version one', 'later edits')
+    const restored = (d) => d.getText('t').toString().startsWith('version one') && d.getMap('m').get('state') === 'v1'
+    const after = new Set() // entries typed by an editor that had seen the restore
+    let typing = true
+    const typer = (c, tag) => (async () => {
+      let seen = 0
+      for (let i = 0; typing || seen < 5; i++) {
+        const entry = `${tag}${i}`
+        const was = restored(c.doc)
+        c.doc.getArray('log').push([entry])
+        if (was) { after.add(entry); seen++ }
+        await new Promise((resolve) => setTimeout(resolve, 3))
+        if (i > 5000) throw new Error('restore never reached ' + tag)
+      }
+    })()
+    const typers = [typer(a, 'a'), typer(b, 'b')]
+    const rres = await fetch(docURL(name, `/versions/${version.id}/restore`), { method: 'POST' })
+    typing = false
+    check(rres.status === 200, `restore: ${rres.status}`)
+    const r = await rres.json()
+    await Promise.all(typers)
+    const both = () => JSON.stringify([a.doc.getText('t').toString(), a.doc.getMap('m').toJSON(), a.doc.getArray('log').toArray()]) ===
+      JSON.stringify([b.doc.getText('t').toString(), b.doc.getMap('m').toJSON(), b.doc.getArray('log').toArray()])
+    await waitFor(() => both() && a.allAcked() && b.allAcked(), 'editors converge after the restore')
+    check(a.doc.getText('t').toString() === 'version one' && a.doc.getMap('m').get('state') === 'v1', `after restore: ${a.doc.getText('t').toString()}`)
+    const log = new Set(a.doc.getArray('log').toArray())
+    for (const e of after) check(log.has(e), `entry ${e} typed after the restore was lost`)
+    const srv = JSON.parse((await req('GET', docURL(name))).text())
+    check(srv.t === 'version one' && srv.m.state === 'v1' && srv.log.length === log.size, `server after restore: ${JSON.stringify(srv)}`)
+    // Undo.
+    const ures = await fetch(docURL(name, `/versions/${r.before_restore.id}/restore`), { method: 'POST' })
+    check(ures.status === 200, `undo: ${ures.status}`)
+    await waitFor(() => both() && a.doc.getText('t').toString() === 'later: version one' && b.doc.getMap('m').get('state') === 'v2', 'undo reaches both editors')
+    a.destroy(); b.destroy()
+    return { after: after.size, log: log.size }
+  },
+
   // A y-websocket client opens each document and must see the given content. arg: JSON
   // {name: view}.
   async read () {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -49,6 +50,15 @@ func TestDocsAPIMatchesYjs(t *testing.T) {
 	wsBase, _ := startServer(t, server.Config{})
 	httpBase := "http://" + strings.TrimSuffix(strings.TrimPrefix(wsBase, "ws://"), "/ws")
 	runDocsScenario(t, "fuzz", httpBase, wsBase, "fuzz:doc|60")
+}
+
+// Edit, version, edit more, restore while two y-websocket editors keep typing: everyone converges
+// on the version's content plus the concurrent edits; the "before restore" version undoes it.
+func TestRestoreWithYWebsocketEditors(t *testing.T) {
+	t.Parallel()
+	wsBase, _ := startServer(t, server.Config{IdleTimeout: time.Minute})
+	httpBase := "http://" + strings.TrimSuffix(strings.TrimPrefix(wsBase, "ws://"), "/ws")
+	runDocsScenario(t, "restore", httpBase, wsBase, "restore:live/doc")
 }
 
 // hookReceiver is a webhook endpoint on a fixed address that checks signatures, answers 500
@@ -157,6 +167,15 @@ func TestDocsAPIAndWebhooksAcrossRestart(t *testing.T) {
 		return rcv.failID != "" && rcv.hits[rcv.failID] == 3 && rcv.accepted[rcv.failID] == 1
 	})
 
+	// A named version, kept across the restart.
+	vresp, err := http.Post(httpBase+"/api/docs/restart:doc-2/versions", "application/json", strings.NewReader(`{"label":"before the restart"}`))
+	if err != nil || vresp.StatusCode != 201 {
+		t.Fatalf("create version: %v %v", vresp, err)
+	}
+	var version struct{ ID int64 }
+	_ = json.NewDecoder(vresp.Body).Decode(&version)
+	vresp.Body.Close()
+
 	// The receiver goes down; an edit happens; the server restarts; the receiver comes back.
 	rcv.srv.Close()
 	doc := crdt.NewDoc(crdt.DocOptions{ClientID: 77})
@@ -187,6 +206,16 @@ func TestDocsAPIAndWebhooksAcrossRestart(t *testing.T) {
 	startServeAt(t, bin, dbURL, addr, hookFlags...)
 	waitUntil(t, "the event to be delivered after the restart", 2*time.Minute, func() bool { return rcv2.has(webhook.DocumentChanged, "down:doc") })
 
+	// The version is there and restores the document (here: to what it already is, then after a
+	// change back to it).
+	if _, err := http.Post(httpBase+"/api/docs/restart:doc-2/update", "application/octet-stream", bytes.NewReader(upd)); err != nil {
+		t.Fatal(err)
+	}
+	rresp, err := http.Post(fmt.Sprintf("%s/api/docs/restart:doc-2/versions/%d/restore", httpBase, version.ID), "", nil)
+	if err != nil || rresp.StatusCode != 200 {
+		t.Fatalf("restore after restart: %v %v", rresp, err)
+	}
+	rresp.Body.Close()
 	want, _ := json.Marshal(res.Expected)
 	runDocsScenario(t, "read", httpBase, wsBase, string(want))
 	for _, r := range []*hookReceiver{rcv, rcv2} {
