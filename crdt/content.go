@@ -69,7 +69,7 @@ func (c *ContentJSON) delete(tx *Transaction)                {}
 func (c *ContentJSON) gc(s *structStore)                     {}
 func (c *ContentJSON) integrate(tx *Transaction, item *Item) {}
 func (c *ContentJSON) Splice(offset int) Content {
-	r := &ContentJSON{append([]any(nil), c.Arr[offset:]...)}
+	r := &ContentJSON{c.Arr[offset:]} // shares the array: see ContentAny.Splice
 	c.Arr = c.Arr[:offset:offset]
 	return r
 }
@@ -233,40 +233,11 @@ func (c *ContentType) integrate(tx *Transaction, item *Item) {
 	c.Type.integrate(tx.doc, item)
 }
 
-func (c *ContentType) delete(tx *Transaction) {
-	t := c.Type
-	for item := t.start; item != nil; item = item.Right {
-		if !item.Deleted() {
-			item.delete(tx)
-		} else if item.ID.Clock < tx.before(item.ID.Client) {
-			// Already deleted before: it will be collected, so try merging it afterwards.
-			tx.mergeStructs = append(tx.mergeStructs, item)
-		}
-	}
-	for _, key := range t.sortedKeys() {
-		item := t.m[key]
-		if !item.Deleted() {
-			item.delete(tx)
-		} else if item.ID.Clock < tx.before(item.ID.Client) {
-			tx.mergeStructs = append(tx.mergeStructs, item)
-		}
-	}
-	tx.changed.remove(t)
-}
+// delete deletes every child of the type (walk.go).
+func (c *ContentType) delete(tx *Transaction) { deleteWalk(tx, c.Type) }
 
-func (c *ContentType) gc(s *structStore) {
-	t := c.Type
-	for item := t.start; item != nil; item = item.Right {
-		item.gc(s, true)
-	}
-	t.start = nil
-	for _, item := range t.m {
-		for ; item != nil; item = item.Left {
-			item.gc(s, true)
-		}
-	}
-	t.m = nil
-}
+// gc turns every item of the type into a GC struct (walk.go).
+func (c *ContentType) gc(s *structStore) { gcWalk(s, c.Type) }
 
 func (c *ContentType) write(enc encoding.UpdateEncoder, offset int) {
 	enc.WriteTypeRef(c.Type.kind)
@@ -287,8 +258,14 @@ func (c *ContentAny) ref() uint8                            { return refAny }
 func (c *ContentAny) delete(tx *Transaction)                {}
 func (c *ContentAny) gc(s *structStore)                     {}
 func (c *ContentAny) integrate(tx *Transaction, item *Item) {}
+
+// Splice shares the backing array between the two halves instead of copying the right one: a
+// delete set can split one long run at every element, and copying the rest at each cut made that
+// quadratic (a 1 MB update of cuts through a 1M-element run copied terabytes). The left half's
+// capacity ends at the cut, so appending to it (mergeWith) reallocates instead of overwriting the
+// right half; the right half owns everything after the cut.
 func (c *ContentAny) Splice(offset int) Content {
-	r := &ContentAny{append([]any(nil), c.Arr[offset:]...)}
+	r := &ContentAny{c.Arr[offset:]}
 	c.Arr = c.Arr[:offset:offset]
 	return r
 }

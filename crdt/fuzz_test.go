@@ -3,7 +3,8 @@ package crdt
 // Fuzz targets for the update decoders. Seeded from the golden fixtures (testdata/golden, made by
 // the reference yjs) and from updates made here. Property: applying arbitrary bytes to a document
 // that already has content never panics; when it fails, the document's encoded state is unchanged;
-// and a valid update applied afterwards still integrates and reaches the update observer.
+// a valid update applied afterwards still integrates and reaches the update observer; and applying
+// allocates at most applyBoundV1/V2 (alloc_test.go) for the input's length, whatever it declares.
 //
 //	go test -run '^$' -fuzz FuzzApplyUpdate$ -fuzztime 60s ./crdt/
 //	go test -run '^$' -fuzz FuzzApplyUpdateV2 -fuzztime 60s ./crdt/
@@ -11,6 +12,8 @@ package crdt
 import (
 	"bytes"
 	"testing"
+
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 // fuzzValidClients are client ids for the "later valid update"; the fuzzed bytes could in theory
@@ -108,9 +111,9 @@ func fuzzApply(f *testing.F, v2 bool) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0, 0})
-	apply, encode := ApplyUpdate, EncodeStateAsUpdate
+	apply, encode, bound := ApplyUpdate, EncodeStateAsUpdate, applyBoundV1
 	if v2 {
-		apply, encode = ApplyUpdateV2, EncodeStateAsUpdateV2
+		apply, encode, bound = ApplyUpdateV2, EncodeStateAsUpdateV2, applyBoundV2
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := fuzzBaseDoc(t)
@@ -118,7 +121,9 @@ func fuzzApply(f *testing.F, v2 bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := apply(d, data, "fuzz"); err != nil {
+		var applyErr error
+		allocbound.Check(t, "apply", len(data), bound, func() { applyErr = apply(d, data, "fuzz") })
+		if err := applyErr; err != nil {
 			after, err2 := EncodeStateAsUpdate(d, nil)
 			if err2 != nil {
 				t.Fatalf("encode after failed apply: %v", err2)
@@ -156,6 +161,37 @@ func fuzzApply(f *testing.F, v2 bool) {
 		}
 		if v, ok := d.GetMap("fuzz-check").Get("ok"); !ok || v != true {
 			t.Fatalf("valid update after fuzzed input: fuzz-check.ok = %v, %v", v, ok)
+		}
+	})
+}
+
+// FuzzDecodeStateVector: a state vector from the network (a peer's SyncStep1, the after field of
+// the HTTP save and reset routes) decodes within svBound, and answering it with the document's
+// state allocates nothing for the clients the document does not have.
+func FuzzDecodeStateVector(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{1, 1, 5})
+	f.Add([]byte{2, 3, 4, 1, 9})
+	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 1, 1})
+	f.Add(EncodeStateVector(fuzzBaseDoc(f)))
+	f.Fuzz(func(t *testing.T, sv []byte) {
+		var m map[uint64]int
+		var err error
+		allocbound.Check(t, "DecodeStateVector", len(sv), svBound, func() { m, err = DecodeStateVector(sv) })
+		if err == nil && len(m) > len(sv)/2 {
+			t.Fatalf("%d entries from %d bytes", len(m), len(sv))
+		}
+		d := fuzzBaseDoc(t)
+		var out []byte
+		var encErr error
+		allocbound.Check(t, "EncodeStateAsUpdate", len(sv), stateForSVBound, func() { out, encErr = EncodeStateAsUpdate(d, sv) })
+		if (err == nil) != (encErr == nil) && len(sv) > 0 {
+			t.Fatalf("DecodeStateVector: %v, EncodeStateAsUpdate: %v", err, encErr)
+		}
+		if encErr == nil {
+			if err := ApplyUpdate(NewDoc(DocOptions{ClientID: 99}), out, nil); err != nil {
+				t.Fatalf("state for the vector does not apply: %v", err)
+			}
 		}
 	})
 }

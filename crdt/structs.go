@@ -475,11 +475,18 @@ func (it *Item) mergeWith(right *Item) bool {
 	return true
 }
 
-// delete marks the item deleted and records it in the transaction's delete set.
+// delete marks the item deleted and records it in the transaction's delete set; the content of a
+// nested type is deleted with it (walk.go, without recursion).
 func (it *Item) delete(tx *Transaction) {
 	if it.Deleted() {
 		return
 	}
+	deleteWalk(tx, it.markDeletedIn(tx))
+}
+
+// markDeletedIn deletes the item itself and returns the type it holds, if any, whose children
+// must be deleted too.
+func (it *Item) markDeletedIn(tx *Transaction) *AbstractType {
 	parent := it.Parent
 	if it.countable() && !it.hasParentSub() {
 		parent.length -= it.Length
@@ -487,12 +494,21 @@ func (it *Item) delete(tx *Transaction) {
 	it.markDeleted()
 	tx.deleteSet.add(it.ID.Client, it.ID.Clock, it.Length)
 	tx.addChangedType(parent, it.parentSub, it.hasParentSub())
+	if ct, ok := it.Content.(*ContentType); ok {
+		return ct.Type
+	}
 	it.Content.delete(tx)
+	return nil
 }
 
 // gc drops the content of a deleted item; with parentGCd the whole item becomes a GC struct.
+// A nested type's items all become GC structs (walk.go, without recursion).
 func (it *Item) gc(s *structStore, parentGCd bool) {
-	it.Content.gc(s)
+	if ct, ok := it.Content.(*ContentType); ok {
+		gcWalk(s, ct.Type)
+	} else {
+		it.Content.gc(s)
+	}
 	if parentGCd {
 		s.replaceStruct(it, &GC{ID: it.ID, Length: it.Length})
 	} else {

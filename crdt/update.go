@@ -18,16 +18,57 @@ type pendingStructs struct {
 	refs    map[uint64][]abstractStruct
 }
 
-// maxStructsPerByte bounds how many structs an update of n bytes may declare. V1 spends at least
-// two bytes per struct; V2's run-length columns can repeat for free, so a hostile update could
-// otherwise declare billions of structs in a few bytes.
-const maxStructsPerByte = 8
+// The memory an update may make the decoder hold is bounded by its length: structs are charged
+// what they keep on the heap (structCost), and an update of n bytes may spend
+// n*maxStructBytesPerByte + structBytesBase. Every struct of a V1 update takes at least two bytes
+// (info and a length) and an item at least four (info, origin client and clock, content), so the
+// densest V1 update, a chain of nested types, costs 4 bytes of input for ~340 bytes of heap
+// (~85 per byte): a V1 update is never refused by this bound. V2's run-length columns can repeat
+// a struct for free (a chain of 100k nested arrays encodes in 39 bytes), so without the bound a
+// 16 MiB V2 update could declare a billion structs; with it, V2 costs at most what the densest V1
+// does. The base lets small V2 updates carry a few thousand free structs.
+const (
+	maxStructBytesPerByte = 128
+	structBytesBase       = 1 << 20
+	// minStructCost is what the cheapest struct costs: a GC (24 bytes), its interface slot
+	// (16), rounded up. It bounds a declared struct count before any struct is read.
+	minStructCost = 48
+)
+
+// structBudget is the heap the structs of an update of updateLen bytes may take.
+func structBudget(updateLen int) int { return updateLen*maxStructBytesPerByte + structBytesBase }
+
+// structCost estimates the heap a decoded struct holds: the struct, its slot in a list, its
+// content and, for a nested type, the type and its search markers.
+func structCost(st abstractStruct) int {
+	it, ok := st.(*Item)
+	if !ok {
+		return minStructCost
+	}
+	cost := 160 // Item (128), list slot (16), content header
+	switch c := it.Content.(type) {
+	case *ContentType:
+		cost += 176 // AbstractType (128), search markers (32), ContentType
+	case *ContentString:
+		cost += len(c.Str)
+	case *ContentBinary:
+		cost += len(c.Data)
+	case *ContentAny:
+		cost += 16 * len(c.Arr)
+	case *ContentJSON:
+		cost += 16 * len(c.Arr)
+	}
+	return cost
+}
 
 // readClientsStructRefs parses the struct section of an update without touching the document.
+// Lists grow as structs are read: a declared count is only checked against the budget, never
+// allocated up front. Runs of GC structs are merged as they are read (integrating them together
+// or one by one gives the same store), so a V2 column repeating a GC costs nothing.
 func readClientsStructRefs(dec encoding.UpdateDecoder, updateLen int) (map[uint64][]abstractStruct, error) {
 	rest := dec.RestDecoder()
 	refs := make(map[uint64][]abstractStruct)
-	budget := updateLen*maxStructsPerByte + 64
+	budget := structBudget(updateLen)
 	numClients := rest.ReadVarUint()
 	for i := uint64(0); i < numClients && dec.Err() == nil; i++ {
 		n := rest.ReadVarUint()
@@ -36,11 +77,10 @@ func readClientsStructRefs(dec encoding.UpdateDecoder, updateLen int) (map[uint6
 		if dec.Err() != nil {
 			break
 		}
-		if n > uint64(budget) {
+		if n > uint64(budget/minStructCost) {
 			return nil, fmt.Errorf("%w: %d structs in %d bytes", ErrMalformedUpdate, n, updateLen)
 		}
-		budget -= int(n)
-		list := make([]abstractStruct, 0, n)
+		list := make([]abstractStruct, 0, min(n, 256))
 		for j := uint64(0); j < n; j++ {
 			info := dec.ReadInfo()
 			if dec.Err() != nil {
@@ -68,6 +108,15 @@ func readClientsStructRefs(dec encoding.UpdateDecoder, updateLen int) (map[uint6
 			clock += st.length()
 			if clock > 1<<53 {
 				return nil, fmt.Errorf("%w: clock overflow", ErrMalformedUpdate)
+			}
+			if g, ok := st.(*GC); ok && len(list) > 0 {
+				if last, ok := list[len(list)-1].(*GC); ok {
+					last.Length += g.Length
+					continue
+				}
+			}
+			if budget -= structCost(st); budget < 0 {
+				return nil, fmt.Errorf("%w: update of %d bytes expands beyond %d bytes of structs", ErrMalformedUpdate, updateLen, structBudget(updateLen))
 			}
 			list = append(list, st)
 		}
@@ -385,17 +434,25 @@ func writeStructs(enc encoding.UpdateEncoder, structs []abstractStruct, client u
 }
 
 // DecodeStateVector parses an encoded state vector.
-func DecodeStateVector(sv []byte) (map[uint64]int, error) {
+func DecodeStateVector(sv []byte) (map[uint64]int, error) { return decodeStateVector(sv, nil) }
+
+// decodeStateVector parses an encoded state vector, keeping only the clients keep accepts (nil:
+// all). The whole input is validated either way. Entries take at least two bytes each, and the map
+// grows as they are read: a count claiming millions of entries allocates nothing, and a peer's
+// state vector full of clients the reader does not know costs the reader nothing either.
+func decodeStateVector(sv []byte, keep func(client uint64) bool) (map[uint64]int, error) {
 	dec := encoding.NewDecoder(sv)
 	n := dec.ReadVarUint()
-	if n > uint64(len(sv)) {
+	if n > uint64(dec.Remaining()/2) {
 		return nil, fmt.Errorf("%w: state vector declares %d entries in %d bytes", ErrMalformedUpdate, n, len(sv))
 	}
-	out := make(map[uint64]int, n)
+	out := make(map[uint64]int, min(n, 64))
 	for i := uint64(0); i < n && dec.Err() == nil; i++ {
 		client := dec.ReadVarUint()
 		clock := dec.ReadVarUint()
-		out[client] = int(clock)
+		if keep == nil || keep(client) {
+			out[client] = int(clock)
+		}
 	}
 	if err := dec.Err(); err != nil {
 		return nil, fmt.Errorf("%w: state vector: %w", ErrMalformedUpdate, err)
@@ -441,8 +498,10 @@ func newUpdateEncoder(v2 bool) encoding.UpdateEncoder {
 func (d *Doc) encodeStateAsUpdate(svBytes []byte, v2 bool) ([]byte, error) {
 	sv := map[uint64]int{}
 	if len(svBytes) > 0 {
+		// Only the clients this document has matter: the others' structs are not here to send.
+		known := func(client uint64) bool { _, ok := d.store.clients[client]; return ok }
 		var err error
-		if sv, err = DecodeStateVector(svBytes); err != nil {
+		if sv, err = decodeStateVector(svBytes, known); err != nil {
 			return nil, err
 		}
 	}

@@ -47,9 +47,10 @@ func parseUpdate(update []byte, v2 bool) (*parsedUpdate, error) {
 // Skip, any other info with a content ref is an Item, the rest are GCs.
 func readStructStream(dec encoding.UpdateDecoder, updateLen int) ([]abstractStruct, error) {
 	rest := dec.RestDecoder()
-	// V2 run-length columns can repeat values for free, so the number of structs is bounded by
-	// a multiple of the input length rather than by the counts the input declares.
-	budget := updateLen*maxStructsPerByte + 64
+	// V2 run-length columns can repeat values for free, so the structs are bounded by the heap
+	// a multiple of the input length justifies (structBudget) rather than by the counts the
+	// input declares.
+	budget := structBudget(updateLen)
 	var out []abstractStruct
 	numClients := rest.ReadVarUint()
 	for i := uint64(0); i < numClients && dec.Err() == nil; i++ {
@@ -57,8 +58,8 @@ func readStructStream(dec encoding.UpdateDecoder, updateLen int) ([]abstractStru
 		client := dec.ReadClient()
 		clock := int(rest.ReadVarUint())
 		for j := uint64(0); j < n && dec.Err() == nil; j++ {
-			if budget--; budget < 0 {
-				return nil, fmt.Errorf("%w: too many structs for %d bytes", ErrMalformedUpdate, updateLen)
+			if budget < 0 {
+				return nil, fmt.Errorf("%w: update of %d bytes expands beyond %d bytes of structs", ErrMalformedUpdate, updateLen, structBudget(updateLen))
 			}
 			id := ID{client, clock}
 			info := dec.ReadInfo()
@@ -86,11 +87,15 @@ func readStructStream(dec encoding.UpdateDecoder, updateLen int) ([]abstractStru
 			if clock > 1<<53 {
 				return nil, fmt.Errorf("%w: clock overflow", ErrMalformedUpdate)
 			}
+			budget -= structCost(st)
 			out = append(out, st)
 		}
 	}
 	if err := dec.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedUpdate, err)
+	}
+	if budget < 0 {
+		return nil, fmt.Errorf("%w: update of %d bytes expands beyond %d bytes of structs", ErrMalformedUpdate, updateLen, structBudget(updateLen))
 	}
 	return out, nil
 }
@@ -438,13 +443,6 @@ func MergeUpdates(updates [][]byte) ([]byte, error) { return mergeUpdates(update
 // MergeUpdatesV2 is MergeUpdates for V2 updates.
 func MergeUpdatesV2(updates [][]byte) ([]byte, error) { return mergeUpdates(updates, true) }
 
-func decodeStateVectorOrEmpty(sv []byte) (map[uint64]int, error) {
-	if len(sv) == 0 {
-		return map[uint64]int{}, nil
-	}
-	return DecodeStateVector(sv)
-}
-
 // diffStructs is the struct part of Yjs's diffUpdateV2.
 func diffStructs(structs []abstractStruct, state map[uint64]int, w *lazyWriter) {
 	for i := 0; i < len(structs); {
@@ -471,13 +469,21 @@ func diffStructs(structs []abstractStruct, state map[uint64]int, w *lazyWriter) 
 }
 
 func diffUpdate(update, sv []byte, v2 bool) ([]byte, error) {
-	state, err := decodeStateVectorOrEmpty(sv)
-	if err != nil {
-		return nil, err
-	}
 	p, err := parseUpdate(update, v2)
 	if err != nil {
 		return nil, err
+	}
+	// Only the clients of the update matter: a state vector of millions of others costs nothing.
+	clients := make(map[uint64]struct{})
+	for _, st := range p.structs {
+		clients[st.id().Client] = struct{}{}
+	}
+	state := map[uint64]int{}
+	if len(sv) > 0 {
+		state, err = decodeStateVector(sv, func(c uint64) bool { _, ok := clients[c]; return ok })
+		if err != nil {
+			return nil, err
+		}
 	}
 	var w lazyWriter
 	diffStructs(p.structs, state, &w)

@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"github.com/ysync/ysync/crdt/encoding"
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 type updateFixture struct {
@@ -513,7 +514,7 @@ func TestMergeUpdatesV2RepeatedColumns(t *testing.T) {
 	if len(u) > 64 {
 		t.Fatalf("expected the columns to compress, got %d bytes", len(u))
 	}
-	if _, err := MergeUpdatesV2([][]byte{u, u}); !errors.Is(err, ErrMalformedUpdate) || !strings.Contains(err.Error(), "too many structs") {
+	if _, err := MergeUpdatesV2([][]byte{u, u}); !errors.Is(err, ErrMalformedUpdate) || !strings.Contains(err.Error(), "expands beyond") {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -616,7 +617,9 @@ func FuzzMergeUpdates(f *testing.F) {
 		if v2 {
 			merge, parse = MergeUpdatesV2, true
 		}
-		out, err := merge([][]byte{a, b})
+		var out []byte
+		var err error
+		allocbound.Check(t, "merge", len(a)+len(b), parseBound, func() { out, err = merge([][]byte{a, b}) })
 		if err != nil {
 			if !errors.Is(err, ErrMalformedUpdate) {
 				t.Fatalf("error does not wrap ErrMalformedUpdate: %v", err)
@@ -649,7 +652,9 @@ func FuzzDiffUpdate(f *testing.F) {
 		if v2 {
 			diff, sve, conv = DiffUpdateV2, EncodeStateVectorFromUpdateV2, ConvertUpdateFormatV2ToV1
 		}
-		out, err := diff(u, sv)
+		var out []byte
+		var err error
+		allocbound.Check(t, "diff", len(u)+len(sv), parseBound, func() { out, err = diff(u, sv) })
 		if err != nil {
 			if !errors.Is(err, ErrMalformedUpdate) {
 				t.Fatalf("error does not wrap ErrMalformedUpdate: %v", err)

@@ -189,21 +189,19 @@ func (f *XmlFragment) Get(index int) (any, bool) { return f.listGet(index) }
 func (f *XmlFragment) ToArray() []any { return f.listValues() }
 
 // String renders the children as XML, as Yjs's toString.
-func (f *XmlFragment) String() string {
-	var b strings.Builder
-	f.writeChildren(&b)
-	return b.String()
-}
+func (f *XmlFragment) String() string { return jsString(f) }
 
-func (f *XmlFragment) writeChildren(b *strings.Builder) {
+// childParts lists the children to render, in order.
+func (f *XmlFragment) childParts(parts []jsPart) []jsPart {
 	for n := f.start; n != nil; n = n.Right {
 		if n.Deleted() || !n.countable() {
 			continue
 		}
 		for _, v := range n.Content.Values() {
-			b.WriteString(jsString(v))
+			parts = append(parts, jsPart{val: v, isVal: true})
 		}
 	}
+	return parts
 }
 
 // ToJSON returns String(), as Yjs's YXmlFragment.toJSON.
@@ -252,27 +250,22 @@ func (e *XmlElement) Attributes() map[string]any {
 }
 
 // String renders the element as Yjs does: lower-cased name, attributes sorted by name.
-func (e *XmlElement) String() string {
+func (e *XmlElement) String() string { return jsString(e) }
+
+// parts lists what renders the element: its tag with attributes, its children, its end tag.
+func (e *XmlElement) parts() []jsPart {
 	keys := e.mapKeys()
 	slices.SortFunc(keys, compareUTF16)
-	var b strings.Builder
 	name := strings.ToLower(e.nodeName)
-	b.WriteByte('<')
-	b.WriteString(name)
+	parts := make([]jsPart, 0, 3*len(keys)+3)
+	parts = append(parts, jsPart{lit: "<" + name})
 	for _, k := range keys {
 		v, _ := e.mapGet(k)
-		b.WriteByte(' ')
-		b.WriteString(k)
-		b.WriteString(`="`)
-		b.WriteString(jsString(v))
-		b.WriteByte('"')
+		parts = append(parts, jsPart{lit: " " + k + `="`}, jsPart{val: v, isVal: true}, jsPart{lit: `"`})
 	}
-	b.WriteByte('>')
-	e.writeChildren(&b)
-	b.WriteString("</")
-	b.WriteString(name)
-	b.WriteByte('>')
-	return b.String()
+	parts = append(parts, jsPart{lit: ">"})
+	parts = e.childParts(parts)
+	return append(parts, jsPart{lit: "</" + name + ">"})
 }
 
 // ToJSON returns String(), as Yjs's YXmlElement.toJSON.
@@ -280,8 +273,11 @@ func (e *XmlElement) ToJSON() string { return e.String() }
 
 // String renders the text with its formatting attributes as nested tags, as YXmlText.toString:
 // each attribute is a tag whose XML attributes are the properties of the attribute's value.
-func (x *XmlText) String() string {
-	var b strings.Builder
+func (x *XmlText) String() string { return jsString(x) }
+
+// parts lists what renders the text: per delta its opening tags, its insert and closing tags.
+func (x *XmlText) parts() []jsPart {
+	var parts []jsPart
 	type tag struct {
 		name  string
 		attrs []attrKV
@@ -306,44 +302,22 @@ func (x *XmlText) String() string {
 		}
 		slices.SortFunc(tags, func(a, b tag) int { return compareUTF16(a.name, b.name) })
 		for _, tg := range tags {
-			b.WriteByte('<')
-			b.WriteString(tg.name)
+			parts = append(parts, jsPart{lit: "<" + tg.name})
 			for _, a := range tg.attrs {
-				b.WriteByte(' ')
-				b.WriteString(a.key)
-				b.WriteString(`="`)
-				b.WriteString(jsString(a.val))
-				b.WriteByte('"')
+				parts = append(parts, jsPart{lit: " " + a.key + `="`}, jsPart{val: a.val, isVal: true}, jsPart{lit: `"`})
 			}
-			b.WriteByte('>')
+			parts = append(parts, jsPart{lit: ">"})
 		}
-		b.WriteString(jsString(d.Insert))
+		parts = append(parts, jsPart{val: d.Insert, isVal: true})
 		for i := len(tags) - 1; i >= 0; i-- {
-			b.WriteString("</")
-			b.WriteString(tags[i].name)
-			b.WriteByte('>')
+			parts = append(parts, jsPart{lit: "</" + tags[i].name + ">"})
 		}
 	}
-	return b.String()
+	return parts
 }
 
 // ToJSON returns String(), as Yjs's YXmlText.toJSON.
 func (x *XmlText) ToJSON() string { return x.String() }
-
-// xmlToJSON is toJSON for the XML kinds: the XML string, or the entries for a hook.
-func xmlToJSON(t *AbstractType) any {
-	switch t.kind {
-	case KindXmlFragment:
-		return (&XmlFragment{t}).String()
-	case KindXmlElement:
-		return (&XmlElement{XmlFragment{t}}).String()
-	case KindXmlText:
-		return (&XmlText{Text{t}}).String()
-	case KindXmlHook:
-		return mapJSON(t)
-	}
-	return nil
-}
 
 // compareUTF16 orders strings by UTF-16 code units, as JS's < and Array.prototype.sort do.
 func compareUTF16(a, b string) int {
@@ -360,9 +334,60 @@ func compareUTF16(a, b string) int {
 	return slices.Compare(ua, ub)
 }
 
+// jsPart is a piece of a rendering: a literal, or a value still to be rendered.
+type jsPart struct {
+	lit   string
+	val   any
+	isVal bool
+}
+
 // jsString converts a value to a string the way JS's String(v) does, including the nested types'
-// toString (types without one render as "[object Object]").
+// toString (types without one render as "[object Object]"). Nested elements, texts and arrays
+// are expanded on a stack of parts still to write, not by recursion: a client decides how deeply
+// they nest.
 func jsString(v any) string {
+	var b strings.Builder
+	stack := []jsPart{{val: v, isVal: true}}
+	var parts []jsPart
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !p.isVal {
+			b.WriteString(p.lit)
+			continue
+		}
+		parts = parts[:0]
+		switch x := p.val.(type) {
+		case *XmlElement:
+			parts = x.parts()
+		case *XmlText:
+			parts = x.parts()
+		case *XmlFragment:
+			parts = x.childParts(parts)
+		case []any:
+			for i, e := range x {
+				if i > 0 {
+					parts = append(parts, jsPart{lit: ","})
+				}
+				switch e.(type) {
+				case nil, encoding.Undefined:
+				default:
+					parts = append(parts, jsPart{val: e, isVal: true})
+				}
+			}
+		default:
+			b.WriteString(jsScalarString(x))
+			continue
+		}
+		for i := len(parts) - 1; i >= 0; i-- {
+			stack = append(stack, parts[i])
+		}
+	}
+	return b.String()
+}
+
+// jsScalarString is jsString for the values that hold no others.
+func jsScalarString(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -372,24 +397,8 @@ func jsString(v any) string {
 		return x
 	case bool:
 		return strconv.FormatBool(x)
-	case *XmlElement:
-		return x.String()
-	case *XmlText:
-		return x.String()
-	case *XmlFragment:
-		return x.String()
 	case *Text:
 		return x.String()
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			switch e.(type) {
-			case nil, encoding.Undefined:
-			default:
-				parts[i] = jsString(e)
-			}
-		}
-		return strings.Join(parts, ",")
 	case []byte:
 		parts := make([]string, len(x))
 		for i, e := range x {

@@ -1,7 +1,5 @@
 package crdt
 
-import "github.com/ysync/ysync/crdt/encoding"
-
 // Map is a shared map from string keys to values or nested types.
 type Map struct{ *AbstractType }
 
@@ -113,55 +111,19 @@ func (a *Array) ToArray() []any { return a.listValues() }
 // ToJSON returns the array as plain Go values.
 func (a *Array) ToJSON() []any { return a.toJSON().([]any) }
 
-// toJSON converts a type to plain Go values, as the Yjs types' toJSON do.
+// toJSON converts a type to plain Go values, as the Yjs types' toJSON do (walk.go: nested
+// types are walked without recursion).
 func (t *AbstractType) toJSON() any {
 	switch t.kind {
-	case KindMap:
-		return mapJSON(t)
-	case KindArray:
-		vals := t.listValues()
-		out := make([]any, len(vals))
-		for i, v := range vals {
-			out[i] = valueToJSON(v)
-		}
-		return out
+	case KindMap, KindArray, KindXmlHook:
+		return jsonWalk(t)
 	case KindText:
 		return (&Text{t}).String()
-	case KindXmlFragment, KindXmlElement, KindXmlText, KindXmlHook:
-		return xmlToJSON(t)
+	case KindXmlFragment, KindXmlElement, KindXmlText:
+		return jsString(t.API())
 	}
 	return nil
 }
 
-// valueToJSON converts a stored value for ToJSON.
-func valueToJSON(v any) any {
-	switch x := v.(type) {
-	case *Map:
-		return x.toJSON()
-	case *Array:
-		return x.toJSON()
-	case *Text:
-		return x.toJSON()
-	case YType:
-		return x.abstract().toJSON()
-	case *SubDoc:
-		return x
-	}
-	return encoding.ToPlain(v)
-}
-
 // mapJSON returns the live entries of t as plain values (YMap.toJSON).
-func mapJSON(t *AbstractType) map[string]any {
-	out := make(map[string]any, len(t.m))
-	for k, it := range t.m {
-		if it.Deleted() {
-			continue
-		}
-		vals := it.Content.Values()
-		if len(vals) == 0 {
-			continue
-		}
-		out[k] = valueToJSON(vals[it.Length-1])
-	}
-	return out
-}
+func mapJSON(t *AbstractType) map[string]any { return jsonWalk(t).(map[string]any) }

@@ -31,7 +31,14 @@ source scripts/pg.sh
 log "go test -race"
 go test -race -count=1 -timeout 20m ./...
 
-# --- Short fuzz runs: one frame next to a good session, and the CRDT update decoder ------------------
-log "fuzz (10s each)"
+# --- Short fuzz runs: one frame next to a good session, and the CRDT decoders ---------------------
+# The crdt targets also fail when a decoder allocates more per input byte than its documented
+# bound (crdt/internal/allocbound), so these runs look for allocation bombs as well as panics.
+log "fuzz (10s, then 5s each)"
 go test -run '^$' -fuzz '^FuzzFrame$' -fuzztime 10s ./session
 go test -run '^$' -fuzz '^FuzzApplyUpdate$' -fuzztime 10s ./crdt
+go test -run '^$' -fuzz '^FuzzApplyUpdateV2$' -fuzztime 10s ./crdt
+go test -run '^$' -fuzz '^FuzzDecodeStateVector$' -fuzztime 5s ./crdt
+go test -run '^$' -fuzz '^FuzzMergeUpdates$' -fuzztime 5s ./crdt
+go test -run '^$' -fuzz '^FuzzReadAny$' -fuzztime 5s ./crdt/encoding
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./crdt/syncproto

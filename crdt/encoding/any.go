@@ -236,8 +236,10 @@ func (d *Decoder) readAnyValue(depth int) any {
 			return nil
 		}
 		// Grow by append rather than trusting n: nested arrays that each claim the whole input
-		// would otherwise allocate quadratically before failing.
-		arr := make([]any, 0, min(n, 64))
+		// would otherwise allocate quadratically before failing. The first capacity is small
+		// too: at 64 slots, arrays nested to the depth limit, each claiming the rest of the
+		// input, allocated 1.1 MB from 3 KB.
+		arr := make([]any, 0, min(n, 8))
 		for i := uint64(0); i < n; i++ {
 			v := d.readAny(depth + 1)
 			if d.err != nil {

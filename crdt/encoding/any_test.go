@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"testing"
+
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 func TestVarIntGolden(t *testing.T) {
@@ -252,7 +254,8 @@ func FuzzReadAny(f *testing.F) {
 	f.Add([]byte{tagArray, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x07})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := NewDecoder(in)
-		v := d.ReadAny()
+		var v any
+		allocbound.Check(t, "ReadAny", len(in), anyBound, func() { v = d.ReadAny() })
 		if d.Err() != nil {
 			if v != nil {
 				t.Fatalf("value %v with error %v", v, d.Err())

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 func TestFormatNumberTable(t *testing.T) {
@@ -169,7 +171,9 @@ func FuzzParseJSON(f *testing.F) {
 		f.Add(string(unb64(f, c.Text)))
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		v, err := ParseJSON(s)
+		var v any
+		var err error
+		allocbound.Check(t, "ParseJSON", len(s), jsonBound, func() { v, err = ParseJSON(s) })
 		if err != nil {
 			if v != nil {
 				t.Fatalf("value with error")

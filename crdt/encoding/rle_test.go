@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 type rleFixture struct {
@@ -204,6 +206,15 @@ const fuzzReads = 2000
 func FuzzRleDecoder(f *testing.F) {
 	fuzzColumnSeeds(f, "rle")
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// Reading allocates nothing per value read (the string column: its text, once).
+		allocbound.Check(t, "read", len(in), columnBound, func() {
+			d := NewRleDecoder(in)
+			for range fuzzReads {
+				if d.Read(); d.Err() != nil {
+					break
+				}
+			}
+		})
 		d := NewRleDecoder(in)
 		var vals []uint8
 		for range fuzzReads {
@@ -229,6 +240,15 @@ func FuzzRleDecoder(f *testing.F) {
 func FuzzUintOptRleDecoder(f *testing.F) {
 	fuzzColumnSeeds(f, "uintOptRle")
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// Reading allocates nothing per value read (the string column: its text, once).
+		allocbound.Check(t, "read", len(in), columnBound, func() {
+			d := NewUintOptRleDecoder(in)
+			for range fuzzReads {
+				if d.Read(); d.Err() != nil {
+					break
+				}
+			}
+		})
 		d := NewUintOptRleDecoder(in)
 		var vals []uint64
 		for range fuzzReads {
@@ -258,6 +278,15 @@ func FuzzUintOptRleDecoder(f *testing.F) {
 func FuzzIntDiffOptRleDecoder(f *testing.F) {
 	fuzzColumnSeeds(f, "intDiffOptRle")
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// Reading allocates nothing per value read (the string column: its text, once).
+		allocbound.Check(t, "read", len(in), columnBound, func() {
+			d := NewIntDiffOptRleDecoder(in)
+			for range fuzzReads {
+				if d.Read(); d.Err() != nil {
+					break
+				}
+			}
+		})
 		d := NewIntDiffOptRleDecoder(in)
 		var vals []int64
 		for range fuzzReads {
@@ -283,6 +312,15 @@ func FuzzIntDiffOptRleDecoder(f *testing.F) {
 func FuzzStringDecoder(f *testing.F) {
 	fuzzColumnSeeds(f, "string")
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// Reading allocates nothing per value read (the string column: its text, once).
+		allocbound.Check(t, "read", len(in), stringColumnBound, func() {
+			d := NewStringDecoder(in)
+			for range fuzzReads {
+				if d.Read(); d.Err() != nil {
+					break
+				}
+			}
+		})
 		d := NewStringDecoder(in)
 		var vals []string
 		total := 0

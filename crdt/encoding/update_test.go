@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 // op is one call on an UpdateEncoder / UpdateDecoder, so a sequence can be replayed on an encoder
@@ -479,6 +481,8 @@ func fuzzUpdate(t *testing.T, in []byte, v2 bool) {
 		return NewUpdateEncoderV1()
 	}
 	const limit = 20000
+	// Setting up the decoder reads the V2 columns: no more than the string column's text.
+	allocbound.Check(t, "decoder", len(in), stringColumnBound, func() { _ = newDec(in) })
 	ops, complete, err := walkUpdate(newDec(in), limit)
 	if err != nil || !complete {
 		return

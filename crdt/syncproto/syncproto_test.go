@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ysync/ysync/crdt/internal/allocbound"
 )
 
 type frameFixture struct {
@@ -254,7 +256,11 @@ func seedFrames(f *testing.F) {
 func FuzzDecode(f *testing.F) {
 	seedFrames(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		m, err := Decode(frame)
+		var m Message
+		var err error
+		// Payloads alias the frame; only an auth reason is copied (tripled at worst, when every
+		// byte is invalid UTF-8), and an error message allocates a little.
+		allocbound.Check(t, "Decode", len(frame), allocbound.Bound{PerByte: 3, Base: 1 << 10}, func() { m, err = Decode(frame) })
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
