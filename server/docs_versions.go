@@ -23,6 +23,9 @@ const (
 	DefaultAutoVersionKeep     = 50
 	// LabelBeforeRestore labels the version saved just before a restore (so it can be undone).
 	LabelBeforeRestore = "before restore"
+	// maxRestoreTries bounds how often a restore takes its "before restore" version again
+	// because edits arrived meanwhile.
+	maxRestoreTries = 5
 	// LabelAuto labels the periodic automatic versions.
 	LabelAuto = "auto"
 )
@@ -185,19 +188,45 @@ func (s *Server) handleRestoreVersion(w http.ResponseWriter, r *http.Request, rt
 		return
 	}
 	defer release()
-	before, err := s.saveVersion(ctx, ds, rt.name, LabelBeforeRestore, false, user)
-	if err != nil {
-		s.docFailed(w, "save the version before restore", rt.name, err)
-		return
-	}
+	// The "before restore" version must hold everything the restore replaces: it is stored
+	// first (durably), then the restore runs only if no edit arrived in between (same state
+	// vector); otherwise it is taken again. Under a stream of edits the last try restores
+	// anyway: the few edits of that moment are then merged, not kept in the version.
+	var before store.Version
 	var skipped []string
-	seq, err := doc.Edit(ctx, func(live *crdt.Doc) (err error) {
-		skipped, err = docjson.Restore(live, target)
-		return err
-	})
-	if err != nil {
-		s.docFailed(w, "restore", rt.name, err)
-		return
+	var seq int64
+	for try := 1; ; try++ {
+		var state []byte
+		var sv string
+		stateSeq, err := doc.Edit(ctx, func(live *crdt.Doc) (err error) {
+			sv = string(crdt.EncodeStateVector(live))
+			state, err = crdt.EncodeStateAsUpdate(live, nil)
+			return err
+		})
+		if err == nil {
+			before, err = ds.CreateVersion(ctx, rt.name, LabelBeforeRestore, false, stateSeq, user, state)
+		}
+		if err != nil {
+			s.docFailed(w, "save the version before restore", rt.name, err)
+			return
+		}
+		s.docs.versions.Add(1)
+		restored := false
+		seq, err = doc.Edit(ctx, func(live *crdt.Doc) (err error) {
+			if string(crdt.EncodeStateVector(live)) != sv && try < maxRestoreTries {
+				return nil // edited meanwhile: take the version again
+			}
+			restored = true
+			skipped, err = docjson.Restore(live, target)
+			return err
+		})
+		if err != nil {
+			s.docFailed(w, "restore", rt.name, err)
+			return
+		}
+		if restored {
+			break
+		}
 	}
 	s.docs.restores.Add(1)
 	s.log.Info("version restored", "doc", rt.name, "version", v.ID, "seq", seq, "user", user, "before_restore", before.ID)
