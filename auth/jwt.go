@@ -33,6 +33,10 @@ const (
 	// MinHS256SecretBytes is the shortest HS256 secret NewJWT accepts: RFC 7518 §3.2 requires a
 	// key at least as long as the hash output (256 bits).
 	MinHS256SecretBytes = 32
+	// MinHS256SecretDistinctBytes is the fewest different byte values an HS256 secret must
+	// hold: length alone lets 40 spaces or "aaaa…" through, which anyone can guess. A random
+	// secret of 32 bytes has about 30 different ones; a printable passphrase easily has 16.
+	MinHS256SecretDistinctBytes = 16
 	// MinRSABits is the smallest RSA modulus accepted for RS256.
 	MinRSABits = 2048
 )
@@ -115,6 +119,9 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 		}
 		if len(cfg.HS256Secret) < MinHS256SecretBytes {
 			return nil, fmt.Errorf("jwt config: the HS256 secret is %d bytes, want at least %d", len(cfg.HS256Secret), MinHS256SecretBytes)
+		}
+		if n := distinctBytes(cfg.HS256Secret); n < MinHS256SecretDistinctBytes {
+			return nil, fmt.Errorf("jwt config: the HS256 secret has only %d different bytes, want at least %d: use a random secret (openssl rand -base64 32)", n, MinHS256SecretDistinctBytes)
 		}
 		j.secret = bytes.Clone(cfg.HS256Secret)
 	}
@@ -434,4 +441,17 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 	}
 	*a = many
 	return nil
+}
+
+// distinctBytes counts the different byte values of b.
+func distinctBytes(b []byte) int {
+	var seen [256]bool
+	n := 0
+	for _, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			n++
+		}
+	}
+	return n
 }

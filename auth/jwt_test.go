@@ -380,6 +380,9 @@ func TestNewJWTConfig(t *testing.T) {
 	}{
 		{name: "nothing", cfg: JWTConfig{}, wantErr: "no HS256 secret and no public key"},
 		{name: "short secret", cfg: JWTConfig{HS256Secret: []byte("short")}, wantErr: "want at least 32"},
+		{name: "40 spaces", cfg: JWTConfig{HS256Secret: []byte(strings.Repeat(" ", 40))}, wantErr: "only 1 different bytes, want at least 16"},
+		{name: "15 distinct bytes", cfg: JWTConfig{HS256Secret: []byte(strings.Repeat("abcdefghijklmno", 3))}, wantErr: "only 15 different bytes"},
+		{name: "16 distinct bytes", cfg: JWTConfig{HS256Secret: []byte(strings.Repeat("abcdefghijklmnop", 2))}, wantAlgs: "HS256"},
 		{name: "PEM as secret", cfg: JWTConfig{HS256Secret: rsaPEM}, wantErr: "PEM document"},
 		{name: "secret", cfg: JWTConfig{HS256Secret: testSecret}, wantAlgs: "HS256"},
 		{name: "PKIX RSA", cfg: JWTConfig{PublicKeysPEM: rsaPEM}, wantAlgs: "RS256"},

@@ -110,12 +110,18 @@ type editors struct {
 
 func startEditors(t *testing.T, base, doc string, clients int, token string) *editors {
 	t.Helper()
-	nodeBin, root := node(t)
-	args := []string{filepath.Join(root, "e2e", "crash.mjs"), base, doc, fmt.Sprint(clients)}
+	args := []string{base, doc, fmt.Sprint(clients)}
 	if token != "" {
 		args = append(args, token)
 	}
-	cmd := exec.Command(nodeBin, args...)
+	return runEditors(t, "crash.mjs", args...)
+}
+
+// runEditors runs an editors script of e2e (crash.mjs, cluster.mjs) with args.
+func runEditors(t *testing.T, script string, args ...string) *editors {
+	t.Helper()
+	nodeBin, root := node(t)
+	cmd := exec.Command(nodeBin, append([]string{filepath.Join(root, "e2e", script)}, args...)...)
 	e := &editors{cmd: cmd, acked: map[string]bool{}, result: make(chan string, 1)}
 	cmd.Stderr = &lockedWriter{w: &e.stderr}
 	stdout, err := cmd.StdoutPipe()

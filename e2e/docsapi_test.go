@@ -127,17 +127,6 @@ func (r *hookReceiver) has(typ, doc string) bool {
 	return false
 }
 
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The real binary on PostgreSQL: updates POSTed from yjs survive a restart; webhooks are signed,
 // retried after two 500s and accepted once per event id; an event whose receiver is down across
 // a restart is delivered after it.
@@ -160,8 +149,8 @@ func TestDocsAPIAndWebhooksAcrossRestart(t *testing.T) {
 	if err := json.Unmarshal(raw, &res); err != nil || len(res.Expected) != 8 {
 		t.Fatalf("fuzz result %s: %v", raw, err)
 	}
-	waitUntil(t, "document.changed of a POSTed document", time.Minute, func() bool { return rcv.has(webhook.DocumentChanged, "restart:doc-3") })
-	waitUntil(t, "the event that got two 500s to be retried and accepted", time.Minute, func() bool {
+	waitUntil(t, time.Minute, "document.changed of a POSTed document", func() bool { return rcv.has(webhook.DocumentChanged, "restart:doc-3") })
+	waitUntil(t, time.Minute, "the event that got two 500s to be retried and accepted", func() bool {
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
 		return rcv.failID != "" && rcv.hits[rcv.failID] == 3 && rcv.accepted[rcv.failID] == 1
@@ -204,7 +193,7 @@ func TestDocsAPIAndWebhooksAcrossRestart(t *testing.T) {
 	startHookReceiver(t, hookAddr, rcv2)
 	t.Cleanup(rcv2.srv.Close)
 	startServeAt(t, bin, dbURL, addr, hookFlags...)
-	waitUntil(t, "the event to be delivered after the restart", 2*time.Minute, func() bool { return rcv2.has(webhook.DocumentChanged, "down:doc") })
+	waitUntil(t, 2*time.Minute, "the event to be delivered after the restart", func() bool { return rcv2.has(webhook.DocumentChanged, "down:doc") })
 
 	// The version is there and restores the document (here: to what it already is, then after a
 	// change back to it).

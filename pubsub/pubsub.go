@@ -10,6 +10,10 @@
 //
 // Topics are plain strings; the packages that publish define their names (package workflow uses
 // "workflows" for all workflows and "workflow:<id>" for one).
+//
+// In cluster mode a Redis bridge (redis.go) forwards every event published on this node to the
+// other nodes and publishes theirs here, with Event.Node naming where it came from. Across nodes
+// delivery is at most once (Redis pub/sub): subscribers mirror state they can re-read.
 package pubsub
 
 import "sync"
@@ -31,6 +35,9 @@ type Event struct {
 	Type        string `json:"type"`
 	ID          string `json:"id"`
 	LockVersion int    `json:"lock_version"`
+	// Node is the cluster node the event happened on when it came from another node through
+	// the Redis bridge; empty for events of this node.
+	Node string `json:"node,omitempty"`
 }
 
 // DefaultBuffer is the buffer of each subscription when New is given 0.
@@ -44,6 +51,7 @@ type Broker struct {
 	mu     sync.Mutex
 	closed bool
 	topics map[string]map[*subscription]struct{}
+	out    func(topic string, ev Event) // the bridge's forwarder; set once by Bridge
 }
 
 type subscription struct {
@@ -91,7 +99,16 @@ func (b *Broker) Subscribe(topic string) (<-chan Event, func()) {
 // broker does nothing.
 func (b *Broker) Publish(topic string, ev Event) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	out := b.out
+	b.deliver(topic, ev)
+	b.mu.Unlock()
+	if out != nil && ev.Node == "" {
+		out(topic, ev)
+	}
+}
+
+// deliver hands ev to the local subscribers of topic; b.mu must be held.
+func (b *Broker) deliver(topic string, ev Event) {
 	for s := range b.topics[topic] {
 		select {
 		case s.ch <- ev:

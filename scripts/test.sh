@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, CI). On a fresh machine it installs and starts everything the tests
-# need: the pinned Node packages (npm ci) and, for storage tests, a throwaway PostgreSQL cluster.
+# need: the pinned Node packages (npm ci) and, for storage and cluster tests, a throwaway PostgreSQL
+# cluster and a throwaway Redis server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,11 @@ go vet ./...
 # --- PostgreSQL for storage tests: throwaway cluster, sets YSYNC_TEST_DATABASE_URL ----------------
 source scripts/pg.sh
 
+# --- Redis for cluster tests: throwaway server, sets YSYNC_TEST_REDIS_URL (installs redis-server) --
+source scripts/redis.sh
+# Each sourced script set its own EXIT trap; stop both.
+trap 'ysync_redis_stop; ysync_pg_stop' EXIT
+
 log "go test -race"
 go test -race -count=1 -timeout 20m ./...
 
@@ -46,3 +52,6 @@ go test -run '^$' -fuzz '^FuzzRender$' -fuzztime 5s ./crdt/docjson
 go test -run '^$' -fuzz '^FuzzApplyUpdate$' -fuzztime 5s ./shareddoc
 go test -run '^$' -fuzz '^FuzzDocRoute$' -fuzztime 5s ./server
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime 5s ./webhook
+# Messages from Redis are untrusted too: the relay decoder and the event bridge.
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./cluster
+go test -run '^$' -fuzz '^FuzzWireEvent$' -fuzztime 5s ./pubsub

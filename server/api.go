@@ -47,6 +47,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ready\n"))
+	if warn := s.clusterWarning(); warn != "" {
+		_, _ = w.Write([]byte(warn + "\n"))
+	}
 }
 
 // sessionJSON is a session in the admin API.
@@ -56,6 +59,8 @@ type sessionJSON struct {
 	User        string    `json:"user"`
 	Remote      string    `json:"remote"`
 	ConnectedAt time.Time `json:"connected_at"`
+	// Node is the cluster node serving the session (cluster mode).
+	Node string `json:"node,omitempty"`
 }
 
 // roomJSON is a loaded document in the admin API.
@@ -67,6 +72,8 @@ type roomJSON struct {
 	StateVector     string        `json:"state_vector"`
 	AwarenessStates int           `json:"awareness_states"`
 	PendingUpdates  int           `json:"pending_updates"`
+	// Nodes are the cluster nodes that have the document loaded (cluster mode).
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 func room(in shareddoc.Info) roomJSON {
@@ -91,6 +98,15 @@ func room(in shareddoc.Info) roomJSON {
 func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
+	if s.clusterView(r) {
+		writeJSON(w, http.StatusOK, s.clusterRooms(ctx))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.localRooms(ctx))
+}
+
+// localRooms describes the documents loaded on this node.
+func (s *Server) localRooms(ctx context.Context) []roomJSON {
 	rooms := []roomJSON{}
 	for _, name := range s.reg.List() {
 		d := s.reg.Get(name)
@@ -103,7 +119,7 @@ func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request) {
 		}
 		rooms = append(rooms, room(in))
 	}
-	writeJSON(w, http.StatusOK, rooms)
+	return rooms
 }
 
 func (s *Server) handleRoom(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +139,18 @@ func (s *Server) handleRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, room(in))
 }
 
-func (s *Server) handleSessions(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
+	if s.clusterView(r) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		writeJSON(w, http.StatusOK, s.clusterSessions(ctx))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.localSessions())
+}
+
+// localSessions lists this node's sessions, oldest first.
+func (s *Server) localSessions() []sessionJSON {
 	s.mu.Lock()
 	out := make([]sessionJSON, 0, len(s.sessions))
 	for _, c := range s.sessions {
@@ -137,7 +164,7 @@ func (s *Server) handleSessions(w http.ResponseWriter, _ *http.Request) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +173,10 @@ func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 	c := s.sessions[id]
 	s.mu.Unlock()
 	if c == nil {
+		if s.clusterView(r) {
+			s.deleteRemoteSession(w, r, id)
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("session %q not found", id))
 		return
 	}

@@ -164,7 +164,7 @@ func (s *Server) authorizeDocAPI(w http.ResponseWriter, r *http.Request, doc str
 		return "anonymous", true
 	}
 	if need == auth.Admin {
-		p, err := s.authenticate(r)
+		p, err := s.authenticate(r, tokenHeader)
 		if err != nil {
 			s.trust.refusedAdmin.Add(1)
 			s.authFailed(w, r, err)
@@ -177,7 +177,7 @@ func (s *Server) authorizeDocAPI(w http.ResponseWriter, r *http.Request, doc str
 		}
 		return p.UserID, true
 	}
-	p, ok := s.authorizeDoc(w, r, doc, need)
+	p, ok := s.authorizeDoc(w, r, doc, need, tokenHeader)
 	if !ok {
 		return "", false
 	}

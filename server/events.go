@@ -2,8 +2,10 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/ysync/ysync/auth"
@@ -20,7 +22,8 @@ import (
 // "id", "lock_version"}), flushed at once. A comment line goes out first (the subscription is
 // live from then on) and every Heartbeat while nothing happens. The stream ends when the client
 // goes away, when the server shuts down, and when the client falls so far behind that the broker
-// dropped its subscription (it then reconnects and re-reads what it mirrors).
+// dropped its subscription (it then reconnects and re-reads what it mirrors), and when a write
+// does not reach the client within EventWriteWait (it stopped reading).
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	wf := s.workflows(w)
 	if wf == nil {
@@ -39,7 +42,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id, ok := workflow.ParseDocName(topic); ok {
-		if _, ok := s.authorizeWorkflow(w, r, id, auth.Read); !ok {
+		if _, ok := s.authorizeWorkflow(w, r, id, auth.Read, tokenQueryOrHeader); !ok {
 			return
 		}
 	} else if !s.Open() {
@@ -55,19 +58,39 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		heartbeat = DefaultHeartbeat
 	}
 	rc := http.NewResponseController(w)
+	// The stream outlives the http.Server's timeouts: no read deadline (ReadTimeout would end
+	// the request's context once it passes), and a write deadline per write instead of one for
+	// the whole answer. A client that stops reading fills the socket, a write then misses its
+	// deadline and the stream ends: it never holds this goroutine and its connection forever.
+	_ = rc.SetReadDeadline(time.Time{})
 	events, cancel := wf.Broker.Subscribe(topic)
 	defer cancel()
+	s.guard.eventStreams.Add(1)
+	defer s.guard.eventStreams.Add(-1)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
+	writeWait := wf.EventWriteWait
+	if writeWait <= 0 {
+		writeWait = DefaultEventWriteWait
+	}
 	send := func(chunk string) bool {
-		if _, err := fmt.Fprint(w, chunk); err != nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeWait))
+		_, err := fmt.Fprint(w, chunk)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.guard.eventDropped.Add(1)
+				s.log.Info("event stream dropped: the client does not read", "topic", topic, "remote", s.remote(r))
+			}
 			return false
 		}
-		return rc.Flush() == nil
+		return true
 	}
 	if !send(": subscribed to " + topic + "\n\n") {
 		return

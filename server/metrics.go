@@ -30,7 +30,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("ysync_store_errors_total", "counter", "Failed store operations (load, append, checkpoint).", ds.StoreErrors.Load())
 
 	s.writeTrustMetrics(b)
-	s.writeDocsMetrics(b)
+	s.writeDocsMetrics(b)    // docs_metrics.go
+	s.writeGuardMetrics(b)   // httpguard.go
+	s.writeClusterMetrics(b) // cluster.go
 
 	const h = "ysync_store_append_duration_seconds"
 	fmt.Fprintf(b, "# HELP %s Latency of appending a batch of updates to the store.\n# TYPE %s histogram\n", h, h)

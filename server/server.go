@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ysync/ysync/auth"
+	"github.com/ysync/ysync/cluster"
 	"github.com/ysync/ysync/session"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
@@ -64,6 +65,19 @@ type Config struct {
 	Versions VersionsConfig
 	// Webhooks configures change webhooks (docs_webhooks.go); no URLs means none.
 	Webhooks webhook.Config
+	// Cluster relays updates and awareness to the other nodes through Redis (cluster.go,
+	// docs/cluster.md); the server starts it and its owner closes it after Shutdown. Nil means
+	// no relay: alone, or sharing the database and catching up by the position check only.
+	Cluster *cluster.Cluster
+	// PositionCheckInterval is how often loaded documents are compared with the log's last seq.
+	// Zero means shareddoc.DefaultPositionCheckInterval with a database (other processes may
+	// write it) and never with the in-memory store; negative means never.
+	PositionCheckInterval time.Duration
+	// NodeInfo describes this node in the node registry (host, address). Optional.
+	NodeInfo string
+	// NodeID names this node in the node registry. Empty means the cluster's id, or a random
+	// one without a cluster.
+	NodeID string
 }
 
 // Server is the ysync HTTP server.
@@ -77,11 +91,14 @@ type Server struct {
 	http     *http.Server
 	started  time.Time
 	trust    *trustState // trust.go
+	guard    guardState  // httpguard.go
 
 	wf       workflowState // save/reset, /api/workflows, /api/events (workflows.go)
 	versions versionState  // automatic document versions (docs_versions.go)
 	hooks    *webhookState // change webhooks (docs_webhooks.go)
 	docs     docsStats     // document API counters (docs_metrics.go)
+
+	cluster clusterState // node registry, relay hooks (cluster.go)
 
 	// ctx is the sessions' context; cancelled when shutdown gives up waiting.
 	ctx    context.Context
@@ -121,6 +138,9 @@ func New(cfg Config, st Store) *Server {
 			MaxDocBytes:           cfg.Limits.MaxDocBytes,
 			MaxPendingBytesPerDoc: cfg.Limits.MaxPendingBytesPerDoc,
 			MaxPendingBytes:       cfg.Limits.MaxPendingBytes,
+
+			Relay:                 cfg.relay(),
+			PositionCheckInterval: cfg.positionCheckInterval(st),
 		}),
 		upgrader: websocket.Upgrader{
 			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
@@ -140,12 +160,13 @@ func New(cfg Config, st Store) *Server {
 		sessions: make(map[string]*session.Client),
 	}
 	s.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		Handler:  s.Handler(),
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	httpTimeouts(s.http, cfg.Limits) // httpguard.go
 	s.initWorkflows()
 	s.startWebhookForwarding()
+	s.startCluster()
 	return s
 }
 
@@ -165,13 +186,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	s.workflowRoutes(mux)
 	s.docsRoutes(mux)
-	return mux
+	return s.guardHandler(mux)
 }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown.
+// Serve accepts connections on ln until Shutdown, counting them against the connection limits
+// (httpguard.go). It returns nil after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.startAutoVersions()
-	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.http.Serve(s.listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -216,6 +238,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.closeWebhooks(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.stopCluster(ctx)
 	s.cancel()
 	return errors.Join(errs...)
 }
@@ -260,7 +283,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
-	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: r.RemoteAddr, ConnectedAt: time.Now().UTC()}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: s.remote(r), ConnectedAt: time.Now().UTC()}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
 		QueueBudget: s.cfg.QueueBudget,

@@ -28,6 +28,15 @@ const (
 	DefaultMaxConns              = 10000
 	DefaultHandshakeTimeout      = 10 * time.Second
 	DefaultAuthTimeout           = 10 * time.Second
+	DefaultMaxConnsPerUser       = 256
+	DefaultMaxConnsPerUserPerDoc = 32
+	DefaultMaxConnsPerIP         = 512
+	DefaultMaxHTTPConns          = 2048
+	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultReadTimeout           = 30 * time.Second
+	DefaultWriteTimeout          = 60 * time.Second
+	DefaultHTTPIdleTimeout       = 60 * time.Second
+	DefaultMaxWorkflowBodyBytes  = 4 << 20
 )
 
 // Limits bound what clients may do. For every numeric field zero means the default and a negative
@@ -65,6 +74,37 @@ type Limits struct {
 	// AuthTimeout bounds one call of the Authenticator; a timeout counts as unauthenticated
 	// (401). Default 10 s.
 	AuthTimeout time.Duration
+
+	// MaxConnsPerUser and MaxConnsPerUserPerDoc bound the WebSocket connections of one token
+	// subject, per process and per document; an upgrade over either is answered 503 with
+	// Retry-After. Without authentication there is no subject, and MaxConnsPerIP covers it.
+	// Defaults 256 and 32.
+	MaxConnsPerUser       int
+	MaxConnsPerUserPerDoc int
+	// MaxConnsPerIP bounds the open connections (HTTP and WebSocket) of one client address; a
+	// connection over it is answered 429 and closed (httpguard.go). Default 512.
+	MaxConnsPerIP int
+	// MaxHTTPConns bounds the open connections that are not WebSockets (plain HTTP, keep-alive
+	// and idle ones included); a connection over it is answered 503 and closed. Default 2048.
+	MaxHTTPConns int
+	// TrustProxyHeader names a header set by a reverse proxy in front of the server
+	// (X-Forwarded-For, X-Real-IP) whose value is the client's address; the per-IP limit and
+	// the logs use it instead of the peer address. Empty (the default) means the peer address:
+	// never set it on a server clients reach directly, since they could then claim any address.
+	TrustProxyHeader string
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and HTTPIdleTimeout are the http.Server's
+	// timeouts of non-WebSocket requests: reading the request headers, reading the whole
+	// request, writing the answer, and an idle keep-alive connection. A WebSocket upgrade
+	// clears them once upgraded (the session has its own pings and deadlines); the event
+	// stream extends its write deadline per write. Defaults 10 s, 30 s, 60 s and 60 s.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	HTTPIdleTimeout   time.Duration
+	// MaxWorkflowBodyBytes bounds the body of a workflow create or replace (POST/PUT
+	// /api/workflows); a bigger one is answered 413. Other JSON bodies are bounded by
+	// maxJSONBody (1 MiB). Default 4 MiB.
+	MaxWorkflowBodyBytes int64
 }
 
 func orDefault[T int | int64 | float64 | time.Duration](v, def T) T {
@@ -94,36 +134,85 @@ func (l Limits) withDefaults(readLimit int64) Limits {
 	l.MaxConns = orDefault(l.MaxConns, DefaultMaxConns)
 	l.HandshakeTimeout = orDefault(l.HandshakeTimeout, DefaultHandshakeTimeout)
 	l.AuthTimeout = orDefault(l.AuthTimeout, DefaultAuthTimeout)
+	l.MaxConnsPerUser = orDefault(l.MaxConnsPerUser, DefaultMaxConnsPerUser)
+	l.MaxConnsPerUserPerDoc = orDefault(l.MaxConnsPerUserPerDoc, DefaultMaxConnsPerUserPerDoc)
+	l.MaxConnsPerIP = orDefault(l.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	l.MaxHTTPConns = orDefault(l.MaxHTTPConns, DefaultMaxHTTPConns)
+	l.ReadHeaderTimeout = orDefault(l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	l.ReadTimeout = orDefault(l.ReadTimeout, DefaultReadTimeout)
+	l.WriteTimeout = orDefault(l.WriteTimeout, DefaultWriteTimeout)
+	l.HTTPIdleTimeout = orDefault(l.HTTPIdleTimeout, DefaultHTTPIdleTimeout)
+	l.MaxWorkflowBodyBytes = orDefault(l.MaxWorkflowBodyBytes, DefaultMaxWorkflowBodyBytes)
 	return l
 }
 
 // trustState is the server's part of authentication and limits.
 type trustState struct {
-	conns *limits.Counter
+	conns        *limits.Counter
+	userConns    *limits.Counter // per token subject
+	userDocConns *limits.Counter // per token subject and document (userDocKey)
+	// ipConns counts per client address when that comes from TrustProxyHeader (the listener
+	// only sees the proxy): WebSockets for their lifetime, other requests while they run.
+	ipConns *limits.Counter
 
 	refusedUnauthorized atomic.Int64 // 401 on upgrade
 	refusedForbidden    atomic.Int64 // 403 on upgrade (permission none)
 	refusedOrigin       atomic.Int64 // 403 on upgrade (origin)
 	refusedConns        atomic.Int64 // 503 on upgrade (connection limits)
+	refusedUser         atomic.Int64 // 503 on upgrade (per-user limits)
+	refusedIP           atomic.Int64 // 429 on upgrade or request (per-IP limit, proxy header)
 	refusedAdmin        atomic.Int64 // 401/403 on the admin API
 	authErrors          atomic.Int64 // the authenticator itself failed (503)
 }
 
 func newTrustState(l Limits) *trustState {
-	return &trustState{conns: limits.NewCounter(l.MaxConnsPerDoc, l.MaxConns)}
+	return &trustState{
+		conns:        limits.NewCounter(l.MaxConnsPerDoc, l.MaxConns),
+		userConns:    limits.NewCounter(l.MaxConnsPerUser, 0),
+		userDocConns: limits.NewCounter(l.MaxConnsPerUserPerDoc, 0),
+		ipConns:      limits.NewCounter(l.MaxConnsPerIP, 0),
+	}
 }
 
 // Open reports whether the server runs without authentication (no Config.Authenticator):
 // everyone may read and write every document and use the admin API.
 func (s *Server) Open() bool { return s.cfg.Authenticator == nil }
 
-// authenticate returns the principal of r's token. Without an authenticator everyone is
-// auth.Anonymous (write everywhere).
-func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
+// tokenSource says where a route takes its bearer token from.
+type tokenSource int
+
+const (
+	// tokenHeader: the Authorization header only. Every /api/... route but the event stream: a
+	// ?token= query ends up in URLs, browser history and proxy logs, and fetch() can set headers.
+	tokenHeader tokenSource = iota
+	// tokenQueryOrHeader: ?token= too (auth.TokenFromRequest). WebSocket upgrades and
+	// EventSource streams: browsers cannot set headers on either.
+	tokenQueryOrHeader
+)
+
+// errQueryToken is the refusal of a ?token= on a route that takes the header only.
+var errQueryToken = fmt.Errorf("%w: this endpoint takes the token from the Authorization header only, not from ?token=", auth.ErrNoToken)
+
+// authenticate returns the principal of r's token, read from src. Without an authenticator
+// everyone is auth.Anonymous (write everywhere).
+func (s *Server) authenticate(r *http.Request, src tokenSource) (*auth.Principal, error) {
 	if s.cfg.Authenticator == nil {
 		return auth.Anonymous.Authenticate(r.Context(), "")
 	}
-	token := auth.TokenFromRequest(r)
+	var token string
+	if src == tokenHeader {
+		// The header alone: auth.TokenFromRequest of r without its query.
+		hr := *r
+		u := *r.URL
+		u.RawQuery = ""
+		hr.URL = &u
+		token = auth.TokenFromRequest(&hr)
+		if token == "" && r.URL.Query().Has("token") {
+			return nil, errQueryToken
+		}
+	} else {
+		token = auth.TokenFromRequest(r)
+	}
 	if token == "" {
 		return nil, auth.ErrNoToken
 	}
@@ -144,6 +233,8 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 // invalid, expired), 503 for an authenticator that failed by itself.
 func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case errors.Is(err, errQueryToken):
+		writeError(w, http.StatusUnauthorized, "send the token as \"Authorization: Bearer <token>\"; this endpoint does not take ?token=")
 	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrExpired):
 		s.log.Info("unauthorized", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ysync"`)
@@ -156,12 +247,13 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// admission is what the checks before an upgrade decided.
+// admission is what the checks before an upgrade decided, and the connection slots it holds.
 type admission struct {
 	s         *Server
 	doc       string
 	principal *auth.Principal
 	perm      auth.Permission
+	held      []func() // releases of the slots acquired, in order
 }
 
 // admit runs every check of a WebSocket upgrade request before upgrading, answering with plain
@@ -174,7 +266,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, doc string) (*adm
 		writeError(w, http.StatusForbidden, "origin not allowed")
 		return nil, false
 	}
-	p, err := s.authenticate(r)
+	p, err := s.authenticate(r, tokenQueryOrHeader)
 	if err != nil {
 		if errors.Is(err, auth.ErrNoToken) || errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrExpired) {
 			s.trust.refusedUnauthorized.Add(1)
@@ -189,17 +281,69 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, doc string) (*adm
 		writeError(w, http.StatusForbidden, "forbidden")
 		return nil, false
 	}
-	if !s.trust.conns.TryAcquire(doc) {
-		s.trust.refusedConns.Add(1)
-		s.log.Warn("upgrade refused: too many connections", "doc", doc, "doc_conns", s.trust.conns.Count(doc), "conns", s.trust.conns.Total())
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "too many connections")
+	adm := &admission{s: s, doc: doc, principal: p, perm: perm}
+	if !adm.acquire(w, r) {
+		adm.release()
 		return nil, false
 	}
-	return &admission{s: s, doc: doc, principal: p, perm: perm}, true
+	return adm, true
 }
 
-func (a *admission) release() { a.s.trust.conns.Release(a.doc) }
+// userDocKey is the key of userDocConns: subject and document, unambiguous (a subject has no NUL).
+func userDocKey(user, doc string) string { return user + "\x00" + doc }
+
+// acquire takes the connection slots of the admission: per client address (behind a trusted
+// proxy; the listener counts the peer otherwise), per document and process, and per token
+// subject (a server without authentication has no subject: the per-IP limit covers it). It
+// answers the request when one is full; the caller then releases what was taken.
+func (a *admission) acquire(w http.ResponseWriter, r *http.Request) bool {
+	s, t := a.s, a.s.trust
+	take := func(c *limits.Counter, key string) bool {
+		if !c.TryAcquire(key) {
+			return false
+		}
+		a.held = append(a.held, func() { c.Release(key) })
+		return true
+	}
+	if s.cfg.Limits.TrustProxyHeader != "" {
+		if ip := s.clientIP(r); !take(t.ipConns, ip) {
+			t.refusedIP.Add(1)
+			s.log.Warn("upgrade refused: too many connections from this address", "doc", a.doc, "ip", ip)
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusTooManyRequests, "too many connections from this address")
+			return false
+		}
+	}
+	if !take(t.conns, a.doc) {
+		t.refusedConns.Add(1)
+		s.log.Warn("upgrade refused: too many connections", "doc", a.doc, "doc_conns", t.conns.Count(a.doc), "conns", t.conns.Total())
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "too many connections")
+		return false
+	}
+	user := a.principal.UserID
+	if s.Open() || user == "" {
+		// No subject to count by (an application's Authenticator may leave it empty).
+		return true
+	}
+	if !take(t.userDocConns, userDocKey(user, a.doc)) || !take(t.userConns, user) {
+		t.refusedUser.Add(1)
+		s.log.Warn("upgrade refused: too many connections of this user", "doc", a.doc, "user", user,
+			"user_doc_conns", t.userDocConns.Count(userDocKey(user, a.doc)), "user_conns", t.userConns.Count(user))
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "too many connections of this user")
+		return false
+	}
+	return true
+}
+
+// release gives back every slot the admission holds. Calling it again does nothing.
+func (a *admission) release() {
+	for i := len(a.held) - 1; i >= 0; i-- {
+		a.held[i]()
+	}
+	a.held = nil
+}
 
 // user is the name the session shows in logs and the admin API: the token's subject, or, on an
 // open server, the ?user= label (default "anonymous").
@@ -233,7 +377,7 @@ func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		p, err := s.authenticate(r)
+		p, err := s.authenticate(r, tokenHeader)
 		if err != nil {
 			s.trust.refusedAdmin.Add(1)
 			s.authFailed(w, r, err)
@@ -249,10 +393,10 @@ func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// authorizeDoc checks that the request's principal has at least need on doc, answering 401/403
-// itself when not. For HTTP endpoints acting on one document (save, reset).
-func (s *Server) authorizeDoc(w http.ResponseWriter, r *http.Request, doc string, need auth.Permission) (*auth.Principal, bool) {
-	p, err := s.authenticate(r)
+// authorizeDoc checks that the request's principal (token from src) has at least need on doc,
+// answering 401/403 itself when not. For HTTP endpoints acting on one document (save, reset).
+func (s *Server) authorizeDoc(w http.ResponseWriter, r *http.Request, doc string, need auth.Permission, src tokenSource) (*auth.Principal, bool) {
+	p, err := s.authenticate(r, src)
 	if err != nil {
 		s.authFailed(w, r, err)
 		return nil, false
@@ -293,7 +437,8 @@ func (s *Server) writeTrustMetrics(b io.Writer) {
 		map[string]int64{
 			"unauthorized": t.refusedUnauthorized.Load(), "forbidden": t.refusedForbidden.Load(),
 			"origin": t.refusedOrigin.Load(), "too_many_connections": t.refusedConns.Load(),
-		}, []string{"unauthorized", "forbidden", "origin", "too_many_connections"})
+			"too_many_connections_user": t.refusedUser.Load(),
+		}, []string{"unauthorized", "forbidden", "origin", "too_many_connections", "too_many_connections_user"})
 	metric("ysync_admin_refused_total", "counter", "Admin API requests refused (401/403).", t.refusedAdmin.Load())
 	metric("ysync_authenticator_errors_total", "counter", "Failures of the authenticator itself (answered 503).", t.authErrors.Load())
 	metric("ysync_throttled_frames_total", "counter", "Frames held back by the per-connection rate limit.", ts.ThrottledFrames.Load())

@@ -39,16 +39,22 @@ type Workflows struct {
 	// Heartbeat is the interval of the comment lines that keep an idle event stream open through
 	// proxies. Zero means DefaultHeartbeat.
 	Heartbeat time.Duration
+	// EventWriteWait bounds one write of an event stream; a client that does not take it in
+	// that time (it stopped reading) is dropped. Zero means DefaultEventWriteWait.
+	EventWriteWait time.Duration
 }
 
 // Defaults of Workflows.
 const (
 	DefaultAfterTimeout = 10 * time.Second
 	DefaultHeartbeat    = 15 * time.Second
+	// DefaultEventWriteWait is long next to a heartbeat's few bytes on a live connection.
+	DefaultEventWriteWait = 10 * time.Second
 	// afterPoll is how often a save with "after" looks at the document's state vector again.
 	afterPoll = 10 * time.Millisecond
-	// maxWorkflowBody bounds a request body of the workflow routes.
-	maxWorkflowBody = 8 << 20
+	// maxJSONBody bounds the JSON body of every route but workflow create/replace
+	// (Limits.MaxWorkflowBodyBytes): save and reset take {"after": <state vector>}.
+	maxJSONBody = 1 << 20
 )
 
 // RPC methods of workflow documents and the server event of a save.
@@ -65,6 +71,7 @@ const (
 	errorUnavailable = "unavailable"
 	errorTimeout     = "timeout"
 	errorConflict    = "conflict"
+	errorTooLarge    = "too_large"
 )
 
 // workflowState is the server's part of the workflow wiring.
@@ -150,7 +157,7 @@ func (h workflowRPC) ServeRPC(ctx context.Context, call session.RPCCall) (any, *
 		}
 		return res, nil
 	}
-	res, err := wf.Service.Save(ctx, live, id, call.Session.User)
+	res, err := h.s.saveWorkflow(ctx, wf, live, id, call.Session.User)
 	if err != nil {
 		return nil, rpcError(err)
 	}
@@ -213,6 +220,8 @@ func statusOf(typ string) int {
 		return http.StatusNotFound
 	case errorBadRequest:
 		return http.StatusBadRequest
+	case errorTooLarge:
+		return http.StatusRequestEntityTooLarge
 	case errorUnavailable:
 		return http.StatusServiceUnavailable
 	case errorTimeout:
@@ -237,11 +246,11 @@ func (s *Server) workflows(w http.ResponseWriter) *Workflows {
 //
 // External writes (create, replace, delete) need an admin principal, as the admin API does; an
 // open server has no admins, so there they are as open as everything else.
-func (s *Server) authorizeWorkflow(w http.ResponseWriter, r *http.Request, id string, need auth.Permission) (string, bool) {
+func (s *Server) authorizeWorkflow(w http.ResponseWriter, r *http.Request, id string, need auth.Permission, src tokenSource) (string, bool) {
 	if need == auth.Admin && s.Open() {
 		need = auth.Write
 	}
-	p, ok := s.authorizeDoc(w, r, workflow.DocName(id), need)
+	p, ok := s.authorizeDoc(w, r, workflow.DocName(id), need, src)
 	if !ok {
 		return "", false
 	}
@@ -264,7 +273,7 @@ func (s *Server) workflowTarget(w http.ResponseWriter, r *http.Request, need aut
 	if id, ok = pathID(w, r); !ok {
 		return nil, "", "", false
 	}
-	if user, ok = s.authorizeWorkflow(w, r, id, need); !ok {
+	if user, ok = s.authorizeWorkflow(w, r, id, need, tokenHeader); !ok {
 		return nil, "", "", false
 	}
 	return wf, id, user, true
@@ -280,10 +289,24 @@ func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// readBody reads a JSON request body into v; an empty body leaves v as it is unless required.
-func readBody(w http.ResponseWriter, r *http.Request, v any, required bool) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWorkflowBody))
+// readBody reads a JSON request body of at most limit bytes into v; an empty body leaves v as
+// it is unless required. Callers authenticate first. A body over the limit is answered 413, one
+// that is not the expected JSON 400.
+//
+// Nesting depth: encoding/json refuses input nested deeper than 10,000 levels while it scans,
+// before decoding anything, and without recursion of its own; every body here decodes into
+// typed structs of fixed depth (no `any`, no json.RawMessage that is walked later), so a deeply
+// nested body costs a bounded scan of at most limit bytes and nothing further down sees it.
+// A lower explicit limit would add nothing; TestJSONBodyDepth holds both facts.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, v any, limit int64, required bool) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.guard.bodyTooLarge.Add(1)
+			writeAPIError(w, session.NewRPCError(errorTooLarge, fmt.Sprintf("request body over %d bytes", tooBig.Limit)))
+			return false
+		}
 		writeAPIError(w, session.NewRPCError(errorBadRequest, "request body: "+err.Error()))
 		return false
 	}
@@ -316,16 +339,21 @@ func (s *Server) handleCreateWorkflow(w http.ResponseWriter, r *http.Request) {
 	if wf == nil {
 		return
 	}
+	// The token first, the body after: creating is an admin write whatever the id, so the id
+	// the body may name is not needed to decide, and nobody without a token makes the server
+	// read (let alone parse) megabytes of JSON.
+	id := workflow.NewID()
+	user, ok := s.authorizeWorkflow(w, r, id, auth.Admin, tokenHeader)
+	if !ok {
+		return
+	}
 	var in workflow.Workflow
-	if !readBody(w, r, &in, true) {
+	if !s.readBody(w, r, &in, s.cfg.Limits.MaxWorkflowBodyBytes, true) {
 		return
 	}
 	if in.ID != "" {
 		if !workflow.ValidID(in.ID) {
 			writeAPIError(w, session.NewRPCError(errorBadRequest, "id must be a lowercase UUID, or absent"))
-			return
-		}
-		if _, ok := s.authorizeWorkflow(w, r, in.ID, auth.Admin); !ok {
 			return
 		}
 		_, err := wf.Repo.Get(r.Context(), in.ID)
@@ -339,11 +367,7 @@ func (s *Server) handleCreateWorkflow(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if in.ID == "" {
-		in.ID = workflow.NewID()
-	}
-	user, ok := s.authorizeWorkflow(w, r, in.ID, auth.Admin)
-	if !ok {
-		return
+		in.ID = id
 	}
 	in.DeletedAt = nil
 	stored, err := wf.Service.ApplyExternal(r.Context(), nil, &in, user)
@@ -382,7 +406,7 @@ func (s *Server) handlePutWorkflow(w http.ResponseWriter, r *http.Request) {
 		workflow.Workflow
 		LockVersion *int `json:"lock_version"`
 	}
-	if !readBody(w, r, &in, true) {
+	if !s.readBody(w, r, &in, s.cfg.Limits.MaxWorkflowBodyBytes, true) {
 		return
 	}
 	if in.LockVersion == nil {
@@ -468,7 +492,7 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 	var body struct {
 		After string `json:"after"`
 	}
-	if !readBody(w, r, &body, false) {
+	if !s.readBody(w, r, &body, maxJSONBody, false) {
 		return
 	}
 	var after map[uint64]int
@@ -519,7 +543,7 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 		writeResult(w, http.StatusOK, res)
 		return
 	}
-	res, err := wf.Service.Save(ctx, live, id, user)
+	res, err := s.saveWorkflow(ctx, wf, live, id, user)
 	if err != nil {
 		s.workflowFailed(w, "save", err)
 		return

@@ -38,12 +38,21 @@ type apiReply struct {
 // call sends a JSON request and decodes the reply envelope.
 func call(t *testing.T, method, u string, body any) (int, apiReply) {
 	t.Helper()
+	return callToken(t, method, u, "", body)
+}
+
+// callToken is call with "Authorization: Bearer tok" (none when tok is empty).
+func callToken(t *testing.T, method, u, tok string, body any) (int, apiReply) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		js, _ := json.Marshal(body)
 		rd = bytes.NewReader(js)
 	}
 	req, _ := http.NewRequest(method, u, rd)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -138,11 +147,11 @@ func TestWorkflowRPCReadOnly(t *testing.T) {
 		t.Fatalf("save without token: %d", status)
 	}
 	readTok := token(t, auth.Claims{Subject: "viewer", Docs: map[string]string{"workflow:*": "read"}})
-	status, _ = call(t, "POST", base+"/api/workflows/"+id+"/save?token="+readTok, nil)
+	status, _ = callToken(t, "POST", base+"/api/workflows/"+id+"/save", readTok, nil)
 	if status != http.StatusForbidden {
 		t.Fatalf("save with a read token: %d", status)
 	}
-	if status, _ := call(t, "GET", base+"/api/events?topic=workflows&token="+readTok, nil); status != http.StatusForbidden {
+	if status, _ := callToken(t, "GET", base+"/api/events?topic=workflows", readTok, nil); status != http.StatusForbidden {
 		t.Fatalf("all events with a non-admin token: %d", status)
 	}
 }
@@ -396,22 +405,22 @@ func TestWorkflowExternalWritesNeedAdmin(t *testing.T) {
 	admin := token(t, auth.Claims{Subject: "ops", Admin: true})
 	wf := newWorkflow()
 	wf.ID = workflow.NewID()
-	if status, _ := call(t, "POST", base+"/api/workflows?token="+editor, wf); status != http.StatusForbidden {
+	if status, _ := callToken(t, "POST", base+"/api/workflows", editor, wf); status != http.StatusForbidden {
 		t.Fatalf("create with an editor token: %d, want 403", status)
 	}
-	status, reply := call(t, "POST", base+"/api/workflows?token="+admin, wf)
+	status, reply := callToken(t, "POST", base+"/api/workflows", admin, wf)
 	if status != http.StatusOK && status != http.StatusCreated {
 		t.Fatalf("create with an admin token: %d %+v", status, reply)
 	}
 	for _, m := range []string{"PUT", "DELETE"} {
-		if status, _ := call(t, m, base+"/api/workflows/"+wf.ID+"?token="+editor, wf); status != http.StatusForbidden {
+		if status, _ := callToken(t, m, base+"/api/workflows/"+wf.ID, editor, wf); status != http.StatusForbidden {
 			t.Fatalf("%s with an editor token: %d, want 403", m, status)
 		}
 	}
-	if status, reply := call(t, "POST", base+"/api/workflows/"+wf.ID+"/save?token="+editor, nil); status != http.StatusOK {
+	if status, reply := callToken(t, "POST", base+"/api/workflows/"+wf.ID+"/save", editor, nil); status != http.StatusOK {
 		t.Fatalf("save with an editor token: %d %+v", status, reply)
 	}
-	if status, _ := call(t, "GET", base+"/api/workflows/"+wf.ID+"?token="+editor, nil); status != http.StatusOK {
+	if status, _ := callToken(t, "GET", base+"/api/workflows/"+wf.ID, editor, nil); status != http.StatusOK {
 		t.Fatalf("get with an editor token: %d", status)
 	}
 }

@@ -48,4 +48,17 @@
 // including the sender; the states a session introduced are removed, and the removal broadcast,
 // when it leaves; states silent for awareness.OutdatedTimeout are dropped by a timer on the
 // injected Clock.
+//
+// # Several processes on one log
+//
+// Other processes may append to a document's log (cluster mode; two servers on one database).
+// Each document tracks its contiguous prefix of the log (prefix.go) and checkpoints at most up to
+// it. Updates other nodes announce arrive through Config.Relay: its goroutines call the Doc's
+// Subscriber methods (RemoteUpdate, RemoteAwareness, RemoteAwarenessQuery), which queue a command
+// without blocking and drop it when the queue is full. A gap is read from the log by a fill
+// goroutine (one in flight per document) whose result comes back on a channel; the registry's
+// position-check goroutine (Config.PositionCheckInterval, or CheckPositions on demand) reads the
+// log's last seqs and tells documents that are behind, also without blocking. Awareness of this
+// node's sessions goes to the relay from the actor; Registry.NodeGone, called by the cluster layer
+// when another node's heartbeat expired, removes the states that node's sessions introduced.
 package shareddoc

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ysync/ysync/crdt"
@@ -35,6 +36,7 @@ type Doc struct {
 	cmds     chan command
 	results  chan storeResult   // storage goroutine → actor; capacity 1, one batch in flight
 	compacts chan compactResult // capacity 1, one Compact in flight
+	fills    chan fillResult    // capacity 1, one log read in flight (prefix.go)
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -43,14 +45,18 @@ type Doc struct {
 
 	joining int // sessions on their way in; guarded by r.mu
 
+	// prefixSeen mirrors pos.prefix for the registry's position check.
+	prefixSeen atomic.Int64
+
 	// Owned by the actor goroutine.
 	ydoc         *crdt.Doc
 	aw           *awareness.Awareness
 	peers        map[string]*peer
-	pending      []pendingUpdate // applied, not yet handed to the store
-	storing      []pendingUpdate // handed to the store, result not back yet
-	lastSeq      int64           // highest seq known stored; a checkpoint encoded now covers it
-	logLen       int             // updates in the log since the last checkpoint (approximately)
+	pending      []pendingUpdate                // applied, not yet handed to the store
+	storing      []pendingUpdate                // handed to the store, result not back yet
+	pos          logPos                         // contiguous prefix of the log; a checkpoint covers at most it (prefix.go)
+	remoteAw     map[string]map[uint64]struct{} // awareness clients per other node (remote.go)
+	logLen       int                            // updates in the log since the last checkpoint (approximately)
 	compacting   bool
 	stopping     bool
 	unloadWanted bool
@@ -107,6 +113,7 @@ func newDoc(r *Registry, name string, prev *Doc) *Doc {
 		cmds:     make(chan command, r.cfg.CommandBuffer),
 		results:  make(chan storeResult, 1),
 		compacts: make(chan compactResult, 1),
+		fills:    make(chan fillResult, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		prev:     prev,
@@ -225,6 +232,7 @@ func (d *Doc) run() {
 	if d.prev != nil {
 		<-d.prev.done
 	}
+	defer d.subscribe()()
 	if err := d.load(); err != nil {
 		d.err = err
 		d.r.stats.StoreErrors.Add(1)
@@ -233,7 +241,10 @@ func (d *Doc) run() {
 	}
 	d.awTimer = d.r.clock.NewTimer(awarenessCheckInterval)
 	defer d.stopTimers()
-	d.log.Debug("loaded", "log_len", d.logLen, "seq", d.lastSeq)
+	d.log.Debug("loaded", "log_len", d.logLen, "seq", d.pos.prefix)
+	if d.r.cfg.Relay != nil {
+		d.r.cfg.Relay.QueryAwareness(d.name)
+	}
 	stop := d.stop
 	for !d.exit {
 		select {
@@ -244,6 +255,8 @@ func (d *Doc) run() {
 			d.recountPending()
 		case res := <-d.compacts:
 			d.compacted(res)
+		case res := <-d.fills:
+			d.filled(res)
 		case <-d.awTimer.C():
 			d.dropOutdatedAwareness()
 			d.awTimer.Reset(awarenessCheckInterval)
@@ -252,6 +265,8 @@ func (d *Doc) run() {
 			d.tryUnload()
 		case <-timerC(d.retryTimer):
 			d.retryTimer = nil
+		case <-timerC(d.pos.grace):
+			d.graceOver()
 		case <-stop:
 			stop = nil
 			d.beginStop()
@@ -259,6 +274,7 @@ func (d *Doc) run() {
 		if d.becameEmpty {
 			d.afterEmpty()
 		}
+		d.maybeFill()
 		d.flush()
 		d.maybeFinish()
 	}
@@ -272,7 +288,7 @@ func timerC(t Timer) <-chan time.Time {
 }
 
 func (d *Doc) stopTimers() {
-	for _, t := range []Timer{d.awTimer, d.idleTimer, d.retryTimer} {
+	for _, t := range []Timer{d.awTimer, d.idleTimer, d.retryTimer, d.pos.grace} {
 		if t != nil {
 			t.Stop()
 		}
@@ -286,7 +302,7 @@ func (d *Doc) load() error {
 	if err != nil {
 		return fmt.Errorf("load document %q: %w", d.name, err)
 	}
-	d.lastSeq = seq
+	d.loadedAt(seq)
 	d.logLen = len(updates)
 	if checkpoint != nil {
 		updates = append([][]byte{checkpoint}, updates...)
@@ -312,7 +328,7 @@ func (d *Doc) load() error {
 // echoed) and loading replays stored bytes, so the crdt core need not encode those at all.
 func serverEdit(origin any) bool {
 	switch origin.(type) {
-	case *peer, loadOrigin:
+	case *peer, loadOrigin, remoteOrigin:
 		return false
 	}
 	return true
@@ -475,6 +491,9 @@ func (c msgCmd) run(d *Doc) {
 		for _, ids := range [][]uint64{ch.Added, ch.Updated, ch.Renewed} {
 			for _, id := range ids {
 				p.clients[id] = struct{}{}
+				if d.remoteAw != nil {
+					d.claimAwareness(id, "") // it moved here from another node (remote.go)
+				}
 			}
 		}
 		for _, id := range ch.Removed {
@@ -482,7 +501,9 @@ func (c msgCmd) run(d *Doc) {
 		}
 		// To everyone, the sender included: a lone y-websocket client counts its own awareness
 		// echo as a sign of life and reconnects after 30 s without any message.
-		d.broadcast(syncproto.EncodeAwareness(d.aw.EncodeUpdate(ch.Clients())), nil)
+		upd := d.aw.EncodeUpdate(ch.Clients())
+		d.broadcast(syncproto.EncodeAwareness(upd), nil)
+		d.publishAwareness(upd)
 	case syncproto.TypeQueryAwareness:
 		d.sendTo(p, syncproto.EncodeAwareness(d.aw.EncodeAll()))
 	}
@@ -561,6 +582,7 @@ func (d *Doc) detach(p *peer) {
 		slices.Sort(ids)
 		if upd, _ := d.aw.Remove(ids, d.r.clock.Now()); upd != nil {
 			d.broadcast(syncproto.EncodeAwareness(upd), nil)
+			d.publishAwareness(upd)
 		}
 	}
 	if len(d.peers) == 0 {
@@ -595,6 +617,7 @@ func (d *Doc) dropOutdatedAwareness() {
 			delete(p.clients, id)
 		}
 	}
+	d.forgetAwareness(ids)
 	if upd != nil {
 		d.broadcast(syncproto.EncodeAwareness(upd), nil)
 	}
@@ -649,7 +672,10 @@ func (d *Doc) stored(res storeResult) {
 			}
 			continue
 		}
-		d.lastSeq = max(d.lastSeq, res.seqs[i])
+		d.ownStored(res.seqs[i])
+		if d.r.cfg.Relay != nil {
+			d.r.cfg.Relay.PublishUpdate(d.name, res.seqs[i], u.update)
+		}
 		d.logLen++
 		u.ack.ack(res.seqs[i], nil)
 		if u.origin == "" {
@@ -663,7 +689,13 @@ func (d *Doc) stored(res storeResult) {
 		d.r.stats.StoreAppends.Add(int64(ok))
 		d.r.stats.StoreLatency.Observe(res.dur)
 		if h := d.r.cfg.Hooks.OnStored; h != nil {
-			h(d.name, d.lastSeq)
+			top := d.pos.prefix
+			for i := range batch {
+				if res.errs[i] == nil {
+					top = max(top, res.seqs[i])
+				}
+			}
+			h(d.name, top)
 		}
 	}
 	if len(failed) > 0 {
@@ -693,9 +725,16 @@ func (d *Doc) stored(res storeResult) {
 }
 
 // compact checkpoints the live document in the background. The state is encoded now, after
-// every update with seq <= lastSeq was applied, so it covers them.
+// every update with seq <= the verified prefix was applied, so it covers them; never more,
+// since a checkpoint deletes what it covers: other processes may have appended updates this one
+// has not applied, and updates applied from the relay's messages are only trusted once re-read
+// from the log (prefix.go). When the relay has taken the prefix past the verified one, a verify
+// fill is started too, so that the next checkpoint covers more.
 func (d *Doc) compact() {
-	if d.compacting || d.lastSeq == 0 {
+	if d.pos.verified < d.pos.prefix && !d.pos.filling {
+		d.pos.want, d.pos.verify = true, true // the next checkpoint covers more
+	}
+	if d.compacting || d.pos.verified == 0 {
 		return
 	}
 	state, err := safeDiff(d.ydoc, nil)
@@ -704,7 +743,7 @@ func (d *Doc) compact() {
 		return
 	}
 	d.compacting = true
-	upto, store, ctx, name, out := d.lastSeq, d.r.cfg.Store, d.r.storeCtx, d.name, d.compacts
+	upto, store, ctx, name, out := d.pos.verified, d.r.cfg.Store, d.r.storeCtx, d.name, d.compacts
 	go func() { out <- compactResult{upto: upto, err: store.Compact(ctx, name, state, upto)} }()
 }
 
@@ -771,7 +810,10 @@ func (d *Doc) finish() {
 	if d.r.storeCtx.Err() != nil {
 		return
 	}
-	needCheckpoint := d.logLen > 0 && d.lastSeq > 0
+	if d.logLen > 0 {
+		d.verifySync() // so that the checkpoint can cover what the relay brought (prefix.go)
+	}
+	needCheckpoint := d.logLen > 0 && d.pos.verified > 0
 	if !needCheckpoint && d.r.cfg.Hooks.StoreState == nil {
 		return
 	}
@@ -788,11 +830,11 @@ func (d *Doc) finish() {
 	if !needCheckpoint {
 		return
 	}
-	if err := d.r.cfg.Store.Compact(d.r.storeCtx, d.name, state, d.lastSeq); err != nil {
+	if err := d.r.cfg.Store.Compact(d.r.storeCtx, d.name, state, d.pos.verified); err != nil {
 		// The log is still complete; compaction only makes the next load cheaper.
 		d.r.stats.StoreErrors.Add(1)
 		d.log.Error("checkpoint failed", "err", err)
 		return
 	}
-	d.log.Debug("checkpointed", "bytes", len(state), "upto_seq", d.lastSeq)
+	d.log.Debug("checkpointed", "bytes", len(state), "upto_seq", d.pos.verified)
 }

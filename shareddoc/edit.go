@@ -132,7 +132,7 @@ func (c editCmd) run(d *Doc) {
 	if fnErr != nil && c.w.err == nil {
 		c.w.err = fnErr
 	}
-	c.w.ack(d.lastSeq, nil)
+	c.w.ack(d.pos.prefix, nil)
 }
 
 // ApplyUpdate applies a binary Yjs update (V1, or V2 when v2) sent by a server-side caller
@@ -207,7 +207,7 @@ func (c applyCmd) run(d *Doc) {
 		return
 	}
 	if len(c.update) <= len(emptyUpdate) {
-		c.w.reply <- editResult{seq: d.lastSeq}
+		c.w.reply <- editResult{seq: d.pos.prefix}
 		return
 	}
 	frame := syncproto.EncodeUpdate(c.update)

@@ -16,25 +16,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// storedText loads the document's stored state into a fresh doc and returns its text.
-func storedText(t *testing.T, h *harness, name string) string {
-	t.Helper()
-	cp, ups, _, err := h.store.Memory.Load(ctxT(t), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := crdt.NewDoc(crdt.DocOptions{})
-	if cp != nil {
-		ups = append([][]byte{cp}, ups...)
-	}
-	for _, u := range ups {
-		if err := crdt.ApplyUpdate(d, u, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return d.GetText("t").String()
-}
-
 // An Edit reaches connected sessions at once and returns only after the store has it.
 func TestEditBroadcastsAndWaitsForStore(t *testing.T) {
 	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour})

@@ -44,6 +44,14 @@ type Config struct {
 	// refused and the peer closed with CloseBacklog (it retries). Zero means unlimited.
 	MaxPendingBytesPerDoc int64
 	MaxPendingBytes       int64
+	// Relay carries updates and awareness to and from other nodes (cluster mode, relay.go).
+	// Nil means this process is alone, or shares the database without a relay.
+	Relay Relay
+	// PositionCheckInterval is how often every loaded document compares its contiguous prefix
+	// with the log's last seq and reads what it lacks (another process appended it). Only with
+	// a Store that is a LogReader. Zero means never (a store nobody else writes); the server
+	// uses DefaultPositionCheckInterval with a database.
+	PositionCheckInterval time.Duration
 }
 
 // Registry finds, creates and unloads documents. Its mutex guards only the name → document map
@@ -53,6 +61,11 @@ type Registry struct {
 	log   *slog.Logger
 	clock Clock
 	stats Stats
+
+	cluster   ClusterStats // relay.go
+	logReader LogReader    // cfg.Store, when it can be read by range (prefix.go)
+	posStop   chan struct{}
+	posDone   chan struct{}
 
 	// storeCtx is handed to every storage call; Shutdown cancels it when its deadline passes so
 	// that stuck calls give up.
@@ -86,7 +99,7 @@ func NewRegistry(cfg Config) *Registry {
 		cfg.CompactAfter = 1000
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Registry{
+	r := &Registry{
 		cfg:         cfg,
 		log:         cfg.Logger,
 		clock:       cfg.Clock,
@@ -95,6 +108,9 @@ func NewRegistry(cfg Config) *Registry {
 		docs:        make(map[string]*Doc),
 		unloading:   make(map[string]*Doc),
 	}
+	r.logReader, _ = cfg.Store.(LogReader)
+	r.startPositionCheck()
+	return r
 }
 
 // Stats returns the registry's live counters.
@@ -207,6 +223,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		docs = append(docs, d)
 	}
 	r.mu.Unlock()
+	r.stopPositionCheck()
 
 	for _, d := range docs {
 		d.stopOnce.Do(func() { close(d.stop) })

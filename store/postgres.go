@@ -234,7 +234,8 @@ func (s *Postgres) append(ctx context.Context, name string, update []byte) (int6
 // Compact stores state as the document's checkpoint and deletes the updates it covers, in one
 // transaction. state must contain the effect of every update with seq <= uptoSeq (a seq returned
 // by Append or Load); updates with higher seqs, including ones appended concurrently, are kept.
-// Older checkpoints are deleted too. Errors: ErrNotFound for an unknown document, ErrInvalidSeq
+// Older checkpoints are deleted too. Errors: ErrCompactionBusy when another compaction of the
+// document holds its advisory lock, ErrNotFound for an unknown document, ErrInvalidSeq
 // when uptoSeq < 1 or beyond the document's last seq, ErrStaleCheckpoint when a newer checkpoint
 // exists (the store is left unchanged). Compacting again at the same seq replaces the state.
 func (s *Postgres) Compact(ctx context.Context, name string, state []byte, uptoSeq int64) error {
@@ -250,7 +251,17 @@ func (s *Postgres) Compact(ctx context.Context, name string, state []byte, uptoS
 	defer s.life.RUnlock()
 
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// Locking the document row serializes us with appends and other compactions of it.
+		// At most one compaction per document at a time, across processes: a second one skips
+		// rather than queueing behind the first (it would only redo the same work). The lock
+		// ends with the transaction.
+		var got bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, compactLockClass, name).Scan(&got); err != nil {
+			return err
+		}
+		if !got {
+			return ErrCompactionBusy
+		}
+		// Locking the document row serializes us with appends.
 		var last, newest int64
 		err := tx.QueryRow(ctx, `
 			SELECT d.last_seq, coalesce((SELECT max(upto_seq) FROM document_checkpoints WHERE doc_name = d.name), 0)

@@ -208,3 +208,126 @@ func TestPostgresNoGoroutineLeak(t *testing.T) {
 		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// A Compact while another transaction (another process) compacts the same document is skipped
+// with ErrCompactionBusy and changes nothing; other documents are not affected.
+func TestPostgresCompactionGuard(t *testing.T) {
+	ctx := context.Background()
+	url := migratedSchema(t)
+	s, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 1; i <= 3; i++ {
+		if _, err := s.Append(ctx, "doc", []byte(fmt.Sprintf("u%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, "other", []byte(fmt.Sprintf("u%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same key Compact takes (store/log.go: class 0x79736301, hashtext of the name).
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(0x79736301), "doc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx, "doc", []byte("state"), 3); !errors.Is(err, store.ErrCompactionBusy) {
+		t.Fatalf("Compact while another compaction holds the lock: %v, want ErrCompactionBusy", err)
+	}
+	if err := s.Compact(ctx, "other", []byte("state"), 3); err != nil {
+		t.Fatalf("Compact of another document: %v", err)
+	}
+	cp, ups, _, err := s.Load(ctx, "doc")
+	if err != nil || cp != nil || len(ups) != 3 {
+		t.Fatalf("after a skipped compaction Load = %q, %d updates, %v; want no checkpoint and 3 updates", cp, len(ups), err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx, "doc", []byte("state"), 3); err != nil {
+		t.Fatalf("Compact after the lock was released: %v", err)
+	}
+}
+
+func TestPostgresNodes(t *testing.T) {
+	ctx := context.Background()
+	s := openPostgres(t, store.Options{})
+	if err := s.HeartbeatNode(ctx, store.Node{ID: "a", Info: "host-a", Relay: true}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HeartbeatNode(ctx, store.Node{ID: "b", Info: "host-b"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := s.LiveNodes(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[0].ID != "a" || !nodes[0].Relay || nodes[1].ID != "b" || nodes[1].Relay || nodes[1].Info != "host-b" {
+		t.Fatalf("LiveNodes = %+v", nodes)
+	}
+	if err := s.RemoveNode(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err = s.LiveNodes(ctx, time.Minute)
+	if err != nil || len(nodes) != 1 || nodes[0].ID != "b" {
+		t.Fatalf("after RemoveNode: %+v, %v", nodes, err)
+	}
+	// A heartbeat older than "within" is not live.
+	if nodes, err := s.LiveNodes(ctx, 0); err != nil || len(nodes) != 0 {
+		t.Fatalf("LiveNodes(0) = %+v, %v; want none", nodes, err)
+	}
+}
+
+// LockWorkflow is one holder at a time across stores (processes); a waiter gets it once the
+// holder unlocks, and gives up with its context.
+func TestPostgresLockWorkflow(t *testing.T) {
+	ctx := context.Background()
+	url := migratedSchema(t)
+	s1, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := store.OpenPostgres(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	unlock, err := s1.LockWorkflow(ctx, "wf-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = s2.LockWorkflow(short, "wf-1")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second holder while locked: %v, want the context's deadline", err)
+	}
+	other, err := s2.LockWorkflow(ctx, "wf-2")
+	if err != nil {
+		t.Fatalf("another workflow: %v", err)
+	}
+	other()
+	got := make(chan error, 1)
+	go func() {
+		u, err := s2.LockWorkflow(ctx, "wf-1")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	unlock()
+	unlock() // idempotent
+	if err := <-got; err != nil {
+		t.Fatalf("waiter after unlock: %v", err)
+	}
+}

@@ -12,6 +12,14 @@
 // because it applied exactly those updates to its Y.Doc. Updates appended concurrently with a
 // compaction get higher seqs and survive it.
 //
+// Seqs are gap-free: a reader sees either all of the updates up to a document's last seq or, when
+// a checkpoint covers them, that checkpoint. So a process that shares the database with others
+// (several nodes, a rolling deploy) catches up with UpdatesAfter from the highest seq up to which
+// it has applied every update (its contiguous prefix), LastSeqs tells it cheaply whether it is
+// behind, and it must checkpoint only up to that prefix: a checkpoint deletes the updates it
+// covers, and one covering updates its writer never applied would lose them. At most one Compact
+// per document runs at a time across processes; a second one gets ErrCompactionBusy.
+//
 // Two implementations share this behaviour and one contract test suite (store/storetest):
 // Postgres (durable; concurrent appends are group-committed) and Memory (for tests and
 // single-process use without persistence). Their methods take and return plain values, so a
@@ -49,6 +57,9 @@ var (
 	ErrUnavailable = errors.New("store: database unavailable")
 	// ErrNotMigrated: the database lacks the store's tables; run migrations.Up first.
 	ErrNotMigrated = errors.New("store: database schema missing (run migrations)")
+	// ErrCompactionBusy: another compaction of the same document is running (in this or another
+	// process); this one was skipped and the store is unchanged. Retrying later is fine.
+	ErrCompactionBusy = errors.New("store: another compaction of the document is running")
 )
 
 // MaxNameLen is the longest document name accepted, in bytes.

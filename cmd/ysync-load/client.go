@@ -72,7 +72,7 @@ func (c *client) write(frame []byte) error {
 // connect dials, sends SyncStep1 and then runs the reader until the connection ends. It is the
 // connection's only goroutine.
 func (c *client) connect(ctx context.Context) {
-	url := c.r.cfg.URL + "/" + c.r.docName(c.docIx)
+	url := c.r.cfg.nodeURL(c.idx) + "/" + c.r.docName(c.docIx)
 	conn, _, err := c.r.dialer.DialContext(ctx, url, nil)
 	if err != nil {
 		c.r.connectErrors.Add(1)

@@ -190,3 +190,24 @@ func TestRunInProcess(t *testing.T) {
 		t.Errorf("compare table:\n%s", table.String())
 	}
 }
+
+// With several node URLs the clients of each document are spread over the nodes.
+func TestNodeURLSpreadsDocuments(t *testing.T) {
+	c := config{URL: "ws://a/ws,ws://b/ws,ws://c/ws", Docs: 2}
+	perDoc := map[int]map[string]bool{}
+	for id := range 12 {
+		doc := id % c.Docs
+		if perDoc[doc] == nil {
+			perDoc[doc] = map[string]bool{}
+		}
+		perDoc[doc][c.nodeURL(id)] = true
+	}
+	for doc, nodes := range perDoc {
+		if len(nodes) != 3 {
+			t.Errorf("document %d's clients are on %d nodes, want 3", doc, len(nodes))
+		}
+	}
+	if got := (config{URL: "ws://one/ws", Docs: 5}).nodeURL(17); got != "ws://one/ws" {
+		t.Errorf("single URL: %q", got)
+	}
+}

@@ -109,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (config, options, error) {
 	var o options
 	fs := flag.NewFlagSet("ysync-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "base WebSocket URL; /<document> is appended")
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "base WebSocket URL; /<document> is appended. Several comma-separated URLs (cluster nodes): the clients of each document are spread over them")
 	fs.IntVar(&c.Clients, "clients", 100, "connections")
 	fs.IntVar(&c.Docs, "docs", 10, "documents (client i joins document i % docs)")
 	fs.Float64Var(&c.Rate, "rate", 1, "edits per second per client (0: connect, sync, idle, quit)")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,7 @@ import (
 
 // config is one scenario.
 type config struct {
-	URL         string        // base WebSocket URL; "/<doc>" is appended
+	URL         string        // base WebSocket URL, or several comma-separated (nodes); "/<doc>" is appended
 	Clients     int           // connections
 	Docs        int           // documents; client i edits document i % Docs
 	Rate        float64       // edits per second per client
@@ -35,6 +36,14 @@ type config struct {
 	Log         io.Writer     // progress lines; nil: none
 
 	heapProfile string // write a heap profile at the end of the measured window
+}
+
+// nodeURL is the base URL client id connects to. With several nodes, the clients of one document
+// (ids d, d+docs, d+2*docs, ...) go to different nodes in turn, so that every edit has receivers
+// on other nodes than its sender's: what is measured is cross-node propagation.
+func (c config) nodeURL(id int) string {
+	urls := strings.Split(c.URL, ",")
+	return urls[(id/c.Docs)%len(urls)]
 }
 
 // runner holds one run's state.

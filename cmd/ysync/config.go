@@ -27,6 +27,10 @@ type serveConfig struct {
 	LogFormat       string
 	Trust           trustConfig // trust.go: authentication and limits
 	Docs            docsConfig  // docs.go: versions and webhooks
+
+	RedisURL              string        // cluster mode (docs/cluster.md)
+	NodeID                string        // empty: random per process
+	PositionCheckInterval time.Duration // 0: never
 }
 
 // envName is the environment variable of a flag: YSYNC_ + upper case, dashes as underscores.
@@ -76,6 +80,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	addTrustFlags(fs, &c.Trust)
 	addDocsFlags(fs, &c.Docs)
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0): cluster mode, nodes relay updates and presence through it; needs --database-url")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's id in the cluster and the node registry (empty: random per process)")
+	fs.DurationVar(&c.PositionCheckInterval, "position-check-interval", shareddoc.DefaultPositionCheckInterval, "with a database: how often loaded documents are compared with the log to catch up with other nodes' edits (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ysync serve [flags]\n\nEvery flag can also be set as YSYNC_<FLAG> (dashes as underscores).\n\nflags:")
 		fs.PrintDefaults()
@@ -100,6 +107,12 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	}
 	if err := c.Trust.validate(); err != nil {
 		return c, err
+	}
+	if c.RedisURL != "" && c.DatabaseURL == "" {
+		return c, fmt.Errorf("%w: --redis-url (cluster mode) needs --database-url: the nodes share the PostgreSQL log, which is the truth Redis only carries news of", errUsage)
+	}
+	if c.PositionCheckInterval < 0 || len(c.NodeID) > 128 {
+		return c, fmt.Errorf("%w: --position-check-interval must be >= 0 and --node-id at most 128 bytes", errUsage)
 	}
 	if err := c.Docs.validate(); err != nil {
 		return c, err

@@ -106,3 +106,18 @@ func TestServeInMemoryStartsAndStops(t *testing.T) {
 		t.Fatalf("start-up log lacks the config or the in-memory warning:\n%s", stderr.String())
 	}
 }
+
+func TestParseServeCluster(t *testing.T) {
+	env := map[string]string{"YSYNC_REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "postgres://u@h/db", "YSYNC_NODE_ID": "n1"}
+	c, err := parseServe(nil, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisURL != env["YSYNC_REDIS_URL"] || c.NodeID != "n1" || c.PositionCheckInterval <= 0 {
+		t.Fatalf("cluster flags from env: %+v", c)
+	}
+	_, err = parseServe([]string{"--redis-url", "redis://127.0.0.1:6379/0"}, io.Discard, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "--database-url") {
+		t.Fatalf("--redis-url without a database: %v, want a clear refusal naming --database-url", err)
+	}
+}

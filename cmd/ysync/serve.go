@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ysync/ysync/cluster"
 	"github.com/ysync/ysync/migrations"
 	"github.com/ysync/ysync/server"
 	"github.com/ysync/ysync/store"
@@ -34,6 +35,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"shutdown_timeout", cfg.ShutdownTimeout,
 		"log_level", cfg.LogLevel,
 		"log_format", cfg.LogFormat,
+		"redis_url", maskURL(cfg.RedisURL),
+		"node_id", cfg.NodeID,
+		"position_check_interval", cfg.PositionCheckInterval,
 	}, append(cfg.Trust.logAttrs(), cfg.Docs.logAttrs()...)...)...)
 	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
 	if err != nil {
@@ -66,7 +70,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	workflows := workflowsFor(st, log)
+	var cl *cluster.Cluster
+	if cfg.RedisURL != "" {
+		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cl, err = cluster.New(openCtx, cluster.Config{RedisURL: cfg.RedisURL, NodeID: cfg.NodeID, Info: cfg.Addr, Logger: log})
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer cl.Close() // after the server's Shutdown (defers run in reverse)
+		log.Info("cluster mode: relaying through Redis", "node_id", cl.NodeID())
+	}
+	pci := cfg.PositionCheckInterval
+	if pci == 0 {
+		pci = -1 // the flag's 0 means never; server.Config's zero means the default
+	}
+
+	workflows, stopEvents, err := workflowsFor(st, cl, log)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
 	srv := server.New(server.Config{
 		IdleTimeout: cfg.IdleTimeout,
 		ReadLimit:   cfg.ReadLimit,
@@ -78,6 +102,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Limits:        lim,
 		Versions:      cfg.Docs.versions(),
 		Webhooks:      cfg.Docs.webhooks(),
+
+		Cluster:               cl,
+		PositionCheckInterval: pci,
+		NodeInfo:              cfg.Addr,
+		NodeID:                cfg.NodeID,
 	}, st)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

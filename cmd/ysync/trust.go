@@ -34,6 +34,17 @@ type trustConfig struct {
 	MaxConns              int
 	HandshakeTimeout      time.Duration
 	AuthTimeout           time.Duration
+
+	MaxConnsPerUser       int
+	MaxConnsPerUserPerDoc int
+	MaxConnsPerIP         int
+	MaxHTTPConns          int
+	TrustProxyHeader      string
+	ReadHeaderTimeout     time.Duration
+	ReadTimeout           time.Duration
+	WriteTimeout          time.Duration
+	HTTPIdleTimeout       time.Duration
+	MaxWorkflowBodyBytes  int64
 }
 
 func addTrustFlags(fs *flag.FlagSet, c *trustConfig) {
@@ -54,6 +65,16 @@ func addTrustFlags(fs *flag.FlagSet, c *trustConfig) {
 	fs.IntVar(&c.MaxConns, "max-conns", server.DefaultMaxConns, "WebSocket connections per process; more are refused with 503 (-1: unlimited)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "close a connection (4408) that has not sent its first sync message within this time")
 	fs.DurationVar(&c.AuthTimeout, "auth-timeout", server.DefaultAuthTimeout, "longest one token check may take; slower counts as unauthorized")
+	fs.IntVar(&c.MaxConnsPerUser, "max-conns-per-user", server.DefaultMaxConnsPerUser, "WebSocket connections of one token subject; more are refused with 503 and Retry-After (-1: unlimited)")
+	fs.IntVar(&c.MaxConnsPerUserPerDoc, "max-conns-per-user-per-doc", server.DefaultMaxConnsPerUserPerDoc, "WebSocket connections of one token subject to one document; more are refused with 503 and Retry-After (-1: unlimited)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", server.DefaultMaxConnsPerIP, "open connections (HTTP and WebSocket) of one client address; more are answered 429 and closed (-1: unlimited)")
+	fs.IntVar(&c.MaxHTTPConns, "max-http-conns", server.DefaultMaxHTTPConns, "open connections that are not WebSockets (idle keep-alive ones included); more are answered 503 and closed (-1: unlimited)")
+	fs.StringVar(&c.TrustProxyHeader, "trust-proxy-header", "", "header with the client address set by a reverse proxy in front of the server (X-Forwarded-For: its last entry; X-Real-IP); empty: the peer address. Never set it when clients can reach the server directly")
+	fs.DurationVar(&c.ReadHeaderTimeout, "http-read-header-timeout", server.DefaultReadHeaderTimeout, "time to read a request's headers (0: no timeout)")
+	fs.DurationVar(&c.ReadTimeout, "http-read-timeout", server.DefaultReadTimeout, "time to read a whole non-WebSocket request, body included (0: no timeout)")
+	fs.DurationVar(&c.WriteTimeout, "http-write-timeout", server.DefaultWriteTimeout, "time to write a non-WebSocket answer (event streams extend it per write) (0: no timeout)")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", server.DefaultHTTPIdleTimeout, "close a keep-alive connection idle this long (0: no timeout)")
+	fs.Int64Var(&c.MaxWorkflowBodyBytes, "max-workflow-body-bytes", server.DefaultMaxWorkflowBodyBytes, "largest body of a workflow create or replace; bigger is answered 413 (other JSON bodies: 1 MiB)")
 }
 
 func (c trustConfig) origins() []string {
@@ -73,7 +94,26 @@ func (c trustConfig) validate() error {
 	if c.MaxThrottle < 0 || c.HandshakeTimeout < 0 || c.AuthTimeout < 0 || c.MessageBurst < 0 || c.ByteBurst < 0 {
 		return fmt.Errorf("%w: --max-throttle, --handshake-timeout, --auth-timeout and the bursts must be >= 0", errUsage)
 	}
+	if c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		return fmt.Errorf("%w: the --http-*-timeout flags must be >= 0 (0: no timeout)", errUsage)
+	}
+	if c.MaxWorkflowBodyBytes <= 0 {
+		return fmt.Errorf("%w: --max-workflow-body-bytes must be > 0", errUsage)
+	}
+	if !validHeaderName(c.TrustProxyHeader) {
+		return fmt.Errorf("%w: --trust-proxy-header %q is not a header name (e.g. X-Forwarded-For, X-Real-IP)", errUsage, c.TrustProxyHeader)
+	}
 	return nil
+}
+
+// validHeaderName reports whether s is empty or an HTTP header name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // authEnabled reports whether any --auth-* key is configured.
@@ -127,7 +167,26 @@ func (c trustConfig) limits() server.Limits {
 		AllowedOrigins:        c.origins(),
 		HandshakeTimeout:      c.HandshakeTimeout,
 		AuthTimeout:           c.AuthTimeout,
+
+		MaxConnsPerUser:       c.MaxConnsPerUser,
+		MaxConnsPerUserPerDoc: c.MaxConnsPerUserPerDoc,
+		MaxConnsPerIP:         c.MaxConnsPerIP,
+		MaxHTTPConns:          c.MaxHTTPConns,
+		TrustProxyHeader:      c.TrustProxyHeader,
+		ReadHeaderTimeout:     noTimeout(c.ReadHeaderTimeout),
+		ReadTimeout:           noTimeout(c.ReadTimeout),
+		WriteTimeout:          noTimeout(c.WriteTimeout),
+		HTTPIdleTimeout:       noTimeout(c.HTTPIdleTimeout),
+		MaxWorkflowBodyBytes:  c.MaxWorkflowBodyBytes,
 	}
+}
+
+// noTimeout maps a flag's 0 ("no timeout") to server.Limits' negative (0 there is the default).
+func noTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // logAttrs is the trust part of the effective configuration; the secret is never shown.
@@ -155,6 +214,16 @@ func (c trustConfig) logAttrs() []any {
 		"max_conns", c.MaxConns,
 		"handshake_timeout", c.HandshakeTimeout,
 		"auth_timeout", c.AuthTimeout,
+		"max_conns_per_user", c.MaxConnsPerUser,
+		"max_conns_per_user_per_doc", c.MaxConnsPerUserPerDoc,
+		"max_conns_per_ip", c.MaxConnsPerIP,
+		"max_http_conns", c.MaxHTTPConns,
+		"trust_proxy_header", c.TrustProxyHeader,
+		"http_read_header_timeout", c.ReadHeaderTimeout,
+		"http_read_timeout", c.ReadTimeout,
+		"http_write_timeout", c.WriteTimeout,
+		"http_idle_timeout", c.HTTPIdleTimeout,
+		"max_workflow_body_bytes", c.MaxWorkflowBodyBytes,
 	}
 }
 

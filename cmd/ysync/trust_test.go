@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ysync/ysync/server"
 )
 
 func TestTrustFlagsFromEnvAndOpenWarning(t *testing.T) {
-	secret := strings.Repeat("s", 40)
+	secret := "k3J9-xQ2mZ7vL0pR8wT4yB6nC1hF5dG2sA9eU7iO"
 	env := map[string]string{"YSYNC_AUTH_HS256_SECRET": secret, "YSYNC_MAX_CONNS_PER_DOC": "7"}
 	cfg, err := parseServe([]string{"--allowed-origins", "https://app.example.com, https://*.example.org"}, io.Discard, func(k string) string { return env[k] })
 	if err != nil {
@@ -42,5 +45,35 @@ func TestTrustFlagsFromEnvAndOpenWarning(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "NO AUTHENTICATION") || !strings.Contains(stderr.String(), "WARNING") {
 		t.Fatalf("no loud warning:\n%s\n%s", logs.String(), stderr.String())
+	}
+}
+
+func TestHTTPSafeFlags(t *testing.T) {
+	env := map[string]string{"YSYNC_MAX_CONNS_PER_IP": "9", "YSYNC_TRUST_PROXY_HEADER": "X-Real-IP"}
+	cfg, err := parseServe([]string{"--max-conns-per-user", "3", "--max-conns-per-user-per-doc", "2", "--max-http-conns", "-1",
+		"--http-idle-timeout", "0", "--http-read-timeout", "5s"}, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Trust.limits()
+	if l.MaxConnsPerIP != 9 || l.TrustProxyHeader != "X-Real-IP" || l.MaxConnsPerUser != 3 || l.MaxConnsPerUserPerDoc != 2 || l.MaxHTTPConns != -1 {
+		t.Errorf("limits %+v", l)
+	}
+	if l.HTTPIdleTimeout >= 0 || l.ReadTimeout != 5*time.Second || l.WriteTimeout != server.DefaultWriteTimeout {
+		t.Errorf("timeouts: idle %v (0 must mean none: negative), read %v, write %v", l.HTTPIdleTimeout, l.ReadTimeout, l.WriteTimeout)
+	}
+	for _, bad := range [][]string{
+		{"--trust-proxy-header", "X Forwarded For"},
+		{"--http-read-timeout", "-1s"},
+		{"--max-workflow-body-bytes", "0"},
+	} {
+		if _, err := parseServe(bad, io.Discard, func(string) string { return "" }); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	// A low-entropy secret is refused at start, naming the rule.
+	low, _ := parseServe([]string{"--auth-hs256-secret", strings.Repeat(" ", 40)}, io.Discard, func(string) string { return "" })
+	if _, _, err := setupTrust(low.Trust, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard); err == nil || !strings.Contains(err.Error(), "different bytes") {
+		t.Errorf("40 spaces as the secret: %v", err)
 	}
 }

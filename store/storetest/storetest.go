@@ -21,6 +21,8 @@ type Store interface {
 	Load(ctx context.Context, name string) (checkpoint []byte, updates [][]byte, seq int64, err error)
 	Append(ctx context.Context, name string, update []byte) (int64, error)
 	Compact(ctx context.Context, name string, state []byte, uptoSeq int64) error
+	UpdatesAfter(ctx context.Context, name string, after int64, limit int) (seqs []int64, updates [][]byte, compactedTo int64, err error)
+	LastSeqs(ctx context.Context, names []string) (map[string]int64, error)
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context) ([]string, error)
 	Ping(ctx context.Context) error
@@ -49,6 +51,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"CompactErrors", testCompactErrors},
 		{"CompactConcurrentWithAppends", testCompactConcurrentWithAppends},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"UpdatesAfter", testUpdatesAfter},
+		{"UpdatesAfterCompacted", testUpdatesAfterCompacted},
+		{"UpdatesAfterWithAppends", testUpdatesAfterWithAppends},
+		{"LastSeqs", testLastSeqs},
 		{"LargeUpdates", testLargeUpdates},
 		{"Names", testNames},
 		{"InvalidInput", testInvalidInput},
