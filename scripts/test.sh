@@ -71,6 +71,10 @@ go test -run '^$' -fuzz '^FuzzDecodeStateVector$' -fuzztime 5s ./crdt
 go test -run '^$' -fuzz '^FuzzMergeUpdates$' -fuzztime 5s ./crdt
 go test -run '^$' -fuzz '^FuzzReadAny$' -fuzztime 5s ./crdt/encoding
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./crdt/syncproto
+go test -run '^$' -fuzz '^FuzzRender$' -fuzztime 5s ./crdt/docjson
+go test -run '^$' -fuzz '^FuzzApplyUpdate$' -fuzztime 5s ./shareddoc
+go test -run '^$' -fuzz '^FuzzDocRoute$' -fuzztime 5s ./server
+go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime 5s ./webhook
 # Messages from Redis are untrusted too: the relay decoder and the event bridge.
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./cluster
 go test -run '^$' -fuzz '^FuzzWireEvent$' -fuzztime 5s ./pubsub

@@ -34,6 +34,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	s.writeGuardMetrics(b)     // httpguard.go
 	s.writeClusterMetrics(b)   // cluster.go
 	s.writeProtocolMetrics(b)  // hocuspocus.go
+	s.writeDocsMetrics(b)      // docs_metrics.go
 
 	const h = "ysync_store_append_duration_seconds"
 	fmt.Fprintf(b, "# HELP %s Latency of appending a batch of updates to the store.\n# TYPE %s histogram\n", h, h)

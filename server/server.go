@@ -23,6 +23,7 @@ import (
 	"github.com/ysync/ysync/session"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
+	"github.com/ysync/ysync/webhook"
 )
 
 // Store is what the server needs from persistence: the documents' store plus a readiness ping.
@@ -65,6 +66,11 @@ type Config struct {
 	// Stateless serves the Hocuspocus stateless messages that are not requests
 	// (save_workflow, ...). Nil ignores them.
 	Stateless session.StatelessHandler
+	// Versions configures automatic document versions (docs_versions.go); zero fields mean
+	// the defaults.
+	Versions VersionsConfig
+	// Webhooks configures change webhooks (docs_webhooks.go); no URLs means none.
+	Webhooks webhook.Config
 	// Cluster relays updates and awareness to the other nodes through Redis (cluster.go,
 	// docs/cluster.md); the server starts it and its owner closes it after Shutdown. Nil means
 	// no relay: alone, or sharing the database and catching up by the position check only.
@@ -93,8 +99,11 @@ type Server struct {
 	trust    *trustState // trust.go
 	guard    guardState  // httpguard.go
 
-	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
-	hp hpState       // GET /ws, the Hocuspocus protocol (hocuspocus.go)
+	wf       workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+	hp       hpState       // GET /ws, the Hocuspocus protocol (hocuspocus.go)
+	versions versionState  // automatic document versions (docs_versions.go)
+	hooks    *webhookState // change webhooks (docs_webhooks.go)
+	docs     docsStats     // document API counters (docs_metrics.go)
 
 	cluster clusterState // node registry, relay hooks (cluster.go)
 
@@ -117,9 +126,12 @@ func New(cfg Config, st Store) *Server {
 		cfg.Clock = shareddoc.RealClock()
 	}
 	cfg.Limits = cfg.Limits.withDefaults(cfg.ReadLimit)
+	cfg.Versions = cfg.Versions.withDefaults()
 	cfg.Hooks = workflowHooks(cfg.Hooks, cfg.Workflows)
 	ctx, cancel := context.WithCancel(context.Background())
+	hooks := newWebhooks(&cfg, st)
 	s := &Server{
+		hooks: hooks,
 		cfg:   cfg,
 		log:   cfg.Logger,
 		store: st,
@@ -165,6 +177,7 @@ func New(cfg Config, st Store) *Server {
 	httpTimeouts(s.http, cfg.Limits) // httpguard.go
 	s.initWorkflows()
 	s.hpInit()
+	s.startWebhookForwarding()
 	s.startCluster()
 	return s
 }
@@ -186,12 +199,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	s.workflowRoutes(mux)
 	s.webRoutes(mux) // web.go
+	s.docsRoutes(mux)
 	return s.guardHandler(mux)
 }
 
 // Serve accepts connections on ln until Shutdown, counting them against the connection limits
 // (httpguard.go). It returns nil after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startAutoVersions()
 	if err := s.http.Serve(s.listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -230,8 +245,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		<-done
 	}
+	s.stopAutoVersions()
 	s.log.Info("flushing documents", "count", s.reg.Count())
 	if err := s.reg.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.closeWebhooks(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	s.stopCluster(ctx)

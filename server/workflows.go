@@ -176,6 +176,7 @@ func (s *Server) announceSaved(ctx context.Context, doc *shareddoc.Doc, except s
 	if err := session.BroadcastEvent(ctx, doc, except, EventWorkflowSaved, payload); err != nil {
 		s.log.Warn("workflow_saved event not sent", "doc", doc.Name(), "err", err)
 	}
+	s.versionAfterSave(ctx, doc.Name(), res.LockVersion, "")
 }
 
 const unavailableMsg = "workflows need PostgreSQL: start the server with --database-url"
@@ -509,7 +510,7 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), session.RPCTimeout)
 	defer cancel()
-	doc, release, err := s.openDoc(ctx, workflow.DocName(id), user)
+	doc, release, err := s.openDoc(ctx, workflow.DocName(id))
 	if err != nil {
 		switch {
 		case errors.Is(err, workflow.ErrNotFound):
@@ -556,28 +557,17 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 	writeResult(w, http.StatusOK, res)
 }
 
-// openDoc attaches a server-side session to the document so that it is loaded (and stays so)
-// until release.
-func (s *Server) openDoc(ctx context.Context, name, user string) (*shareddoc.Doc, func(), error) {
+// openDoc loads the document (if it is not loaded) and keeps it loaded until release, without a
+// session (shareddoc.Registry.Hold).
+func (s *Server) openDoc(ctx context.Context, name string) (*shareddoc.Doc, func(), error) {
 	s.mu.Lock()
 	draining := s.draining
 	s.mu.Unlock()
 	if draining {
 		return nil, nil, shareddoc.ErrClosed
 	}
-	info := shareddoc.SessionInfo{ID: "http-" + newID(), User: user, Remote: "http", ConnectedAt: time.Now().UTC()}
-	doc, _, err := s.reg.JoinOrCreate(ctx, name, shareddoc.JoinOptions{Session: info, Peer: nopPeer{}})
-	if err != nil {
-		return nil, nil, err
-	}
-	return doc, func() { doc.Leave(info.ID) }, nil
+	return s.reg.Hold(ctx, name)
 }
-
-// nopPeer is the peer of a server-side session: it needs no frames.
-type nopPeer struct{}
-
-func (nopPeer) Send([]byte) bool                   { return true }
-func (nopPeer) Close(shareddoc.CloseReason, error) {}
 
 // waitForState polls the document until its state vector covers want.
 func waitForState(ctx context.Context, doc *shareddoc.Doc, want map[uint64]int, timeout time.Duration) error {

@@ -81,6 +81,8 @@ func ForReason(r shareddoc.CloseReason) Disconnect {
 		return DisconnectGoingAway
 	case shareddoc.CloseBacklog:
 		return DisconnectBacklog
+	case shareddoc.CloseDeleted:
+		return DisconnectNotFound
 	}
 	return DisconnectInternal
 }

@@ -16,6 +16,14 @@
 //     command, Store.Compact and Hooks.StoreState in the final flush.
 //   - HTTP handlers call Registry.Get/List/Count and Doc.Info; server-side code calls Doc.Update
 //     and Doc.Broadcast (frames that are not document updates, e.g. server events).
+//   - Server-side edits (edit.go) come from any goroutine: Doc.Edit and Doc.ApplyUpdate run on the
+//     document's goroutine like a session's update (broadcast at once, queued for the store) and
+//     wait, on the caller's goroutine, until the store has what they changed. Registry.Hold keeps
+//     a document loaded without a session (no Hooks.OnJoin); Registry.Edit is Hold + Edit.
+//     Registry.Delete closes the sessions with CloseDeleted and runs its delete function in the
+//     final flush instead of the checkpoint, before the name can be loaded again.
+//   - Hooks.OnStored (after a batch is stored) and Hooks.OnUnload (as the goroutine ends) run on
+//     the document's goroutine and must not block (webhooks only queue).
 //   - Registry.Shutdown runs on the server's shutdown goroutine.
 //
 // # Life of a document

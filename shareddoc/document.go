@@ -71,6 +71,7 @@ type Doc struct {
 	awTimer      Timer          // armed while the awareness remembers any client (awareness.go)
 	awState      awarenessState // client id owners, cached frame (awareness.go)
 	exit         bool
+	edits        editState // server-side edits, holds and deletion (edit.go)
 }
 
 type peer struct {
@@ -83,6 +84,8 @@ type pendingUpdate struct {
 	update []byte
 	frame  []byte // the Update frame, echoed to origin once stored
 	origin string // session id; empty for server-side edits
+
+	ack *editWaiter // a server-side edit waiting for this update to be stored (edit.go)
 }
 
 // storeResult reports one batch: per update, its seq or its error.
@@ -224,6 +227,9 @@ func (d *Doc) Info(ctx context.Context) (Info, error) {
 func (d *Doc) run() {
 	defer func() {
 		d.r.wheel.cancel(d)
+		if h := d.r.cfg.Hooks.OnUnload; h != nil && d.err == nil {
+			h(d.name)
+		}
 		d.r.forget(d)
 		d.r.stats.DocumentsLoaded.Add(-1)
 		d.releaseBudget()
@@ -336,7 +342,7 @@ func (d *Doc) observe(update []byte, origin any, _ *crdt.Transaction) {
 	u := bytes.Clone(update)
 	frame := syncproto.EncodeUpdate(u)
 	d.broadcast(frame, nil)
-	d.enqueue(pendingUpdate{update: u, frame: frame})
+	d.enqueue(pendingUpdate{update: u, frame: frame, ack: d.edits.attach()})
 }
 
 // safeApply applies an update, turning a panic in the CRDT code into an error: a hostile frame
@@ -566,7 +572,7 @@ func (d *Doc) detach(p *peer) {
 // afterEmpty starts the idle countdown once the last session left.
 func (d *Doc) afterEmpty() {
 	d.becameEmpty = false
-	if len(d.peers) > 0 || d.stopping {
+	if d.held() || d.stopping {
 		return
 	}
 	if d.r.cfg.IdleTimeout <= 0 {
@@ -630,6 +636,7 @@ func (d *Doc) stored(res storeResult) {
 			d.r.cfg.Relay.PublishUpdate(d.name, res.seqs[i], u.update)
 		}
 		d.logLen++
+		u.ack.ack(res.seqs[i], nil)
 		if u.origin == "" {
 			continue
 		}
@@ -644,12 +651,24 @@ func (d *Doc) stored(res storeResult) {
 	if ok := len(batch) - len(failed); ok > 0 {
 		d.r.stats.StoreAppends.Add(int64(ok))
 		d.r.stats.StoreLatency.Observe(res.dur)
+		if h := d.r.cfg.Hooks.OnStored; h != nil {
+			top := d.pos.prefix
+			for i := range batch {
+				if res.errs[i] == nil {
+					top = max(top, res.seqs[i])
+				}
+			}
+			h(d.name, top)
+		}
 	}
 	if len(failed) > 0 {
 		d.r.stats.StoreErrors.Add(int64(len(failed)))
 		if d.r.storeCtx.Err() != nil {
 			lost := len(failed) + len(d.pending)
 			d.log.Error("storage cancelled; updates not stored", "updates", lost, "err", firstErr)
+			for _, u := range append(failed, d.pending...) {
+				u.ack.ack(0, ErrNotStored)
+			}
 			d.pending = nil
 			return
 		}
@@ -710,7 +729,7 @@ func (d *Doc) idle() bool { return len(d.pending) == 0 && len(d.storing) == 0 &&
 // tryUnload unloads the document if no one is attached or on the way and nothing waits to be
 // stored; with updates still pending it tries again once they are stored.
 func (d *Doc) tryUnload() {
-	if d.stopping || d.exit || len(d.peers) > 0 {
+	if d.stopping || d.exit || d.held() {
 		return
 	}
 	if !d.idle() {
@@ -747,6 +766,10 @@ func (d *Doc) maybeFinish() {
 // and the registry no longer hands the document out, so blocking on storage is fine here.
 func (d *Doc) finish() {
 	d.exit = true
+	if d.edits.deleteFn != nil {
+		d.finishDelete()
+		return
+	}
 	if d.r.storeCtx.Err() != nil {
 		return
 	}

@@ -114,6 +114,12 @@ type Hooks struct {
 	// StoreState runs on the document's goroutine after its final flush, before it unloads, with
 	// the whole state encoded as an update.
 	StoreState func(ctx context.Context, name string, state []byte) error
+	// OnStored runs on the document's goroutine after a batch of its updates was stored, with
+	// the highest seq stored so far (webhooks). It must not block.
+	OnStored func(doc string, seq int64)
+	// OnUnload runs on the document's goroutine as it ends, after its final flush; not for a
+	// document whose load failed. It must not block.
+	OnUnload func(doc string)
 }
 
 // Errors.

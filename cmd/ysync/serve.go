@@ -38,7 +38,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"redis_url", maskURL(cfg.RedisURL),
 		"node_id", cfg.NodeID,
 		"position_check_interval", cfg.PositionCheckInterval,
-	}, append(cfg.Trust.logAttrs(), cfg.DocBounds.logAttrs()...)...)...)
+	}, append(append(cfg.Trust.logAttrs(), cfg.DocBounds.logAttrs()...), cfg.Docs.logAttrs()...)...)...)
 	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
 	if err != nil {
 		return err
@@ -102,6 +102,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Authenticator: authn,
 		Limits:        lim,
 		Hocuspocus:    cfg.Hocuspocus.limits(),
+		Versions:      cfg.Docs.versions(),
+		Webhooks:      cfg.Docs.webhooks(),
 
 		Cluster:               cl,
 		PositionCheckInterval: pci,
