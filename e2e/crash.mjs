@@ -71,8 +71,8 @@ process.stdin.on('data', async (b) => {
   stopping = true
   try {
     await Promise.all(eds.map((e) => e.stop()))
-    await waitFor(() => eds.every((e) => e.provider.wsconnected && e.provider.synced), 'all connected and synced', 30000)
-    await waitFor(() => eds.every((e) => e.json() === eds[0].json()), 'clients converge', 30000)
+    await waitFor(() => eds.every((e) => e.provider.wsconnected && e.provider.synced), 'all connected and synced', 90000)
+    await waitFor(() => eds.every((e) => e.json() === eds[0].json()), 'clients converge', 90000)
     out({ ok: true, items: eds[0].items.toArray() })
     process.exit(0)
   } catch (err) {

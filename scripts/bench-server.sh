@@ -4,7 +4,8 @@
 #
 #   scripts/bench-server.sh [--quick] [--runs K] [--clients N] [--docs D] [--rate R]
 #                           [--duration S] [--warmup S] [--idle S] [--connect-rate C]
-#                           [--only ysync|reference] [--out DIR] [--keep]
+#                           [--only ysync|reference|hocuspocus] [--protocol y-websocket|hocuspocus]
+#                           [--out DIR] [--keep]
 #
 # Default scenario: the issue's target, 1000 clients over 100 documents, 1 edit/s each, 30 s
 # measured after 5 s warmup; --quick: 100 clients / 10 docs / 10 s. Every run starts a fresh
@@ -17,12 +18,18 @@
 # Binaries are built with `go build -o` from the checkout this script lives in. The reference
 # server runs from node_modules/@y/websocket-server/src/server.js with HOST=127.0.0.1, PORT set,
 # and YPERSISTENCE unset (no leveldb: in-memory documents, like ysync's default store).
+#
+# --protocol hocuspocus: the generator speaks the Hocuspocus protocol (one provider and document
+# per socket, ysync-load --protocol hocuspocus) against ysync's GET /ws and against the reference
+# @hocuspocus/server 3.4.4 (scripts/hocuspocus-server.mjs, no extensions: in-memory). ysync runs
+# without a database URL (its in-memory store), so both keep documents in memory; ratios are
+# ysync/hocuspocus. (If the default store changes, add its memory flag to YSYNC_ARGS.)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 CLIENTS=1000 DOCS=100 RATE=1 DURATION=30 WARMUP=5 IDLE=5 CONNECT_RATE=200 RUNS=1
-ONLY="" OUT="" KEEP=0 GRACE=15
+ONLY="" OUT="" KEEP=0 GRACE=15 PROTOCOL=y-websocket
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -37,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--connect-rate) CONNECT_RATE=$2; shift ;;
 	--grace) GRACE=$2; shift ;;
 	--only) ONLY=$2; shift ;;
+	--protocol) PROTOCOL=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--keep) KEEP=1 ;;
 	-h | --help) usage; exit 0 ;;
@@ -94,10 +102,16 @@ wait_http() {
 start_server() { # name port log
 	case "$1" in
 	ysync)
-		"$TMP/bin/ysync" serve --addr "127.0.0.1:$2" --store memory --log-level warn >"$3" 2>&1 &
+		"$TMP/bin/ysync" serve --addr "127.0.0.1:$2" --store memory --log-level warn "${YSYNC_ARGS[@]}" >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/healthz"
 		WS_URL="ws://127.0.0.1:$2/ws"
+		;;
+	hocuspocus)
+		HOST=127.0.0.1 PORT="$2" node "$ROOT/scripts/hocuspocus-server.mjs" >"$3" 2>&1 &
+		SERVER_PID=$!
+		wait_http "http://127.0.0.1:$2/"
+		WS_URL="ws://127.0.0.1:$2"
 		;;
 	reference)
 		env -u YPERSISTENCE HOST=127.0.0.1 PORT="$2" node "$REF_JS" >"$3" 2>&1 &
@@ -121,6 +135,12 @@ stop_server() {
 }
 
 SERVERS=(ysync reference)
+YSYNC_ARGS=()
+case "$PROTOCOL" in
+y-websocket) ;;
+hocuspocus) SERVERS=(ysync hocuspocus) ;;
+*) echo "bench-server: --protocol y-websocket or hocuspocus" >&2; exit 2 ;;
+esac
 [ -n "$ONLY" ] && SERVERS=("$ONLY")
 declare -A FILES
 echo "== scenario: $CLIENTS clients / $DOCS docs, $RATE edit/s each, ${DURATION}s measured after ${WARMUP}s warmup, ${IDLE}s idle; $RUNS run(s) per server; nproc $(nproc)" >&2
@@ -133,7 +153,7 @@ for run in $(seq 1 "$RUNS"); do
 		start_server "$name" "$port" "$log"
 		"$TMP/bin/ysync-load" --url "$WS_URL" --clients "$CLIENTS" --docs "$DOCS" --rate "$RATE" \
 			--duration "${DURATION}s" --warmup "${WARMUP}s" --idle "${IDLE}s" --grace "${GRACE}s" \
-			--connect-rate "$CONNECT_RATE" --server-pid "$SERVER_PID" --name "$name" \
+			--connect-rate "$CONNECT_RATE" --server-pid "$SERVER_PID" --name "$name" --protocol "$PROTOCOL" \
 			--json "$json" >"$OUT/$name-$run.txt" 2>&1 || echo "bench-server: generator failed for $name (see $OUT/$name-$run.txt)" >&2
 		sed 's/^/   /' "$OUT/$name-$run.txt" | grep -v '^   ysync-load:' >&2 || true
 		stop_server
@@ -142,7 +162,7 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 echo
-echo "Scenario: $CLIENTS clients / $DOCS docs / $RATE edit/s per client / ${DURATION}s (+${WARMUP}s warmup, ${IDLE}s idle), $RUNS run(s) each; $(nproc) CPUs; results in $OUT"
+echo "Scenario ($PROTOCOL): $CLIENTS clients / $DOCS docs / $RATE edit/s per client / ${DURATION}s (+${WARMUP}s warmup, ${IDLE}s idle), $RUNS run(s) each; $(nproc) CPUs; results in $OUT"
 args=()
 for name in "${SERVERS[@]}"; do
 	[ -n "${FILES[$name]:-}" ] && args+=("$name=${FILES[$name]}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, CI). On a fresh machine it installs and starts everything the tests
-# need: the pinned Node packages (npm ci) and, for storage and cluster tests, a throwaway PostgreSQL
-# cluster and a throwaway Redis server.
+# need: the pinned Node packages (npm ci), Chromium for the browser tests, and, for storage and
+# cluster tests, a throwaway PostgreSQL cluster and a throwaway Redis server. It also checks that the
+# committed web/dist is the build of web/src.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,28 @@ fi
 if [ ! -d node_modules/yjs ] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# --- Web pages: web/dist must be the build of web/src with the pinned esbuild ---------------------
+log "web build check (node web/build.mjs --check)"
+node web/build.mjs --check
+if [ -n "${CI:-}" ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  if [ -n "$(git status --porcelain -- web/dist web/src)" ]; then
+    git status --short -- web/dist web/src >&2
+    log "web/dist or web/src differ from the commit"
+    exit 1
+  fi
+fi
+
+# --- Chromium for the browser tests (e2e/browser_test.go) -------------------------------------------
+if [ -z "${YSYNC_CHROMIUM:-}" ]; then
+  YSYNC_CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+  if [ -z "$YSYNC_CHROMIUM" ]; then
+    log "installing chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    YSYNC_CHROMIUM=$(command -v chromium)
+  fi
+  export YSYNC_CHROMIUM
 fi
 
 # --- Go checks and tests ---------------------------------------------------------------------------
@@ -48,6 +71,11 @@ go test -run '^$' -fuzz '^FuzzDecodeStateVector$' -fuzztime 5s ./crdt
 go test -run '^$' -fuzz '^FuzzMergeUpdates$' -fuzztime 5s ./crdt
 go test -run '^$' -fuzz '^FuzzReadAny$' -fuzztime 5s ./crdt/encoding
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./crdt/syncproto
+go test -run '^$' -fuzz '^FuzzRender$' -fuzztime 5s ./crdt/docjson
+go test -run '^$' -fuzz '^FuzzApplyUpdate$' -fuzztime 5s ./shareddoc
+go test -run '^$' -fuzz '^FuzzDocRoute$' -fuzztime 5s ./server
+go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime 5s ./webhook
 # Messages from Redis are untrusted too: the relay decoder and the event bridge.
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 5s ./cluster
 go test -run '^$' -fuzz '^FuzzWireEvent$' -fuzztime 5s ./pubsub
+go test -run '^$' -fuzz '^FuzzApplyAllocation$' -fuzztime 10s ./crdt/awareness

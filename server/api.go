@@ -59,6 +59,7 @@ type sessionJSON struct {
 	User        string    `json:"user"`
 	Remote      string    `json:"remote"`
 	ConnectedAt time.Time `json:"connected_at"`
+	Protocol    string    `json:"protocol"`
 	// Node is the cluster node serving the session (cluster mode).
 	Node string `json:"node,omitempty"`
 }
@@ -87,7 +88,7 @@ func room(in shareddoc.Info) roomJSON {
 		PendingUpdates:  in.PendingUpdates,
 	}
 	for _, si := range in.Sessions {
-		out.Sessions = append(out.Sessions, sessionJSON{ID: si.ID, Doc: in.Name, User: si.User, Remote: si.Remote, ConnectedAt: si.ConnectedAt})
+		out.Sessions = append(out.Sessions, sessionJSON{ID: si.ID, Doc: in.Name, User: si.User, Remote: si.Remote, ConnectedAt: si.ConnectedAt, Protocol: protocolOf(si)})
 		if !slices.Contains(out.Users, si.User) {
 			out.Users = append(out.Users, si.User)
 		}
@@ -155,7 +156,7 @@ func (s *Server) localSessions() []sessionJSON {
 	out := make([]sessionJSON, 0, len(s.sessions))
 	for _, c := range s.sessions {
 		in := c.Info()
-		out = append(out, sessionJSON{ID: in.ID, Doc: c.Doc(), User: in.User, Remote: in.Remote, ConnectedAt: in.ConnectedAt})
+		out = append(out, sessionJSON{ID: in.ID, Doc: c.Doc(), User: in.User, Remote: in.Remote, ConnectedAt: in.ConnectedAt, Protocol: c.Protocol()})
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b sessionJSON) int {

@@ -545,14 +545,19 @@ func TestTrustProxyHeader(t *testing.T) {
 	if _, code := dial("10.0.0.2"); code != 101 {
 		t.Errorf("another client behind the proxy: %d", code)
 	}
-	var sessions []struct{ Remote string }
-	if code := getJSON(t, "http://"+addr+"/api/sessions", &sessions); code != 200 {
-		t.Fatal(code)
-	}
+	// A session is listed once its goroutine registered it, a moment after the upgrade answered.
 	remotes := map[string]bool{}
-	for _, s := range sessions {
-		remotes[s.Remote] = true
-	}
+	waitFor(t, "both proxied sessions listed", func() bool {
+		var sessions []struct{ Remote string }
+		if code := getJSON(t, "http://"+addr+"/api/sessions", &sessions); code != 200 {
+			t.Fatal(code)
+		}
+		remotes = map[string]bool{}
+		for _, s := range sessions {
+			remotes[s.Remote] = true
+		}
+		return len(remotes) >= 2
+	})
 	if !remotes["10.0.0.1"] || !remotes["10.0.0.2"] || len(remotes) != 2 {
 		t.Errorf("session remotes %v, want the header addresses", remotes)
 	}

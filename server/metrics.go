@@ -90,8 +90,11 @@ func (s *Server) metricsCollectors() []prometheus.Collector {
 // legacyMetricWriters are hand-written text-format writers not yet moved to collectors.
 func (s *Server) legacyMetricWriters() []func(io.Writer) {
 	return []func(io.Writer){
-		s.writeGuardMetrics,   // httpguard.go
-		s.writeClusterMetrics, // cluster.go
+		s.writeDocBoundsMetrics, // docbounds.go
+		s.writeGuardMetrics,     // httpguard.go
+		s.writeClusterMetrics,   // cluster.go
+		s.writeProtocolMetrics,  // hocuspocus.go
+		s.writeDocsMetrics,      // docs_metrics.go
 	}
 }
 

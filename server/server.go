@@ -23,6 +23,7 @@ import (
 	"github.com/ysync/ysync/session"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
+	"github.com/ysync/ysync/webhook"
 )
 
 // Store is what the server needs from persistence: the documents' store plus a readiness ping.
@@ -59,6 +60,17 @@ type Config struct {
 	Authenticator auth.Authenticator
 	// Limits bound what clients may do; zero fields mean the defaults (trust.go).
 	Limits Limits
+	// Hocuspocus bounds each Hocuspocus socket on GET /ws; zero fields mean the defaults
+	// (hocuspocus.go).
+	Hocuspocus HocuspocusLimits
+	// Stateless serves the Hocuspocus stateless messages that are not requests
+	// (save_workflow, ...). Nil ignores them.
+	Stateless session.StatelessHandler
+	// Versions configures automatic document versions (docs_versions.go); zero fields mean
+	// the defaults.
+	Versions VersionsConfig
+	// Webhooks configures change webhooks (docs_webhooks.go); no URLs means none.
+	Webhooks webhook.Config
 	// Cluster relays updates and awareness to the other nodes through Redis (cluster.go,
 	// docs/cluster.md); the server starts it and its owner closes it after Shutdown. Nil means
 	// no relay: alone, or sharing the database and catching up by the position check only.
@@ -88,7 +100,11 @@ type Server struct {
 	guard    guardState   // httpguard.go
 	metrics  metricsState // metrics.go
 
-	wf workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+	wf       workflowState // save/reset, /api/workflows, /api/events (workflows.go)
+	hp       hpState       // GET /ws, the Hocuspocus protocol (hocuspocus.go)
+	versions versionState  // automatic document versions (docs_versions.go)
+	hooks    *webhookState // change webhooks (docs_webhooks.go)
+	docs     docsStats     // document API counters (docs_metrics.go)
 
 	cluster clusterState // node registry, relay hooks (cluster.go)
 
@@ -97,7 +113,7 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	sessions map[string]*session.Client
+	sessions map[string]adminSession // both protocols (hocuspocus.go)
 	draining bool
 	conns    sync.WaitGroup // WebSocket upgrades in progress and running sessions
 }
@@ -111,9 +127,12 @@ func New(cfg Config, st Store) *Server {
 		cfg.Clock = shareddoc.RealClock()
 	}
 	cfg.Limits = cfg.Limits.withDefaults(cfg.ReadLimit)
+	cfg.Versions = cfg.Versions.withDefaults()
 	cfg.Hooks = workflowHooks(cfg.Hooks, cfg.Workflows)
 	ctx, cancel := context.WithCancel(context.Background())
+	hooks := newWebhooks(&cfg, st)
 	s := &Server{
+		hooks: hooks,
 		cfg:   cfg,
 		log:   cfg.Logger,
 		store: st,
@@ -130,6 +149,10 @@ func New(cfg Config, st Store) *Server {
 
 			Relay:                 cfg.relay(),
 			PositionCheckInterval: cfg.positionCheckInterval(st),
+
+			MaxAwarenessClientsPerConn: cfg.Limits.MaxAwarenessClientsPerConn,
+			MaxAwarenessStateBytes:     cfg.Limits.MaxAwarenessStateBytes,
+			MaxLoadedDocs:              cfg.Limits.MaxLoadedDocs,
 		}),
 		upgrader: websocket.Upgrader{
 			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
@@ -146,7 +169,7 @@ func New(cfg Config, st Store) *Server {
 		trust:    newTrustState(cfg.Limits),
 		ctx:      ctx,
 		cancel:   cancel,
-		sessions: make(map[string]*session.Client),
+		sessions: make(map[string]adminSession),
 	}
 	s.http = &http.Server{
 		Handler:  s.Handler(),
@@ -154,6 +177,8 @@ func New(cfg Config, st Store) *Server {
 	}
 	httpTimeouts(s.http, cfg.Limits) // httpguard.go
 	s.initWorkflows()
+	s.hpInit()
+	s.startWebhookForwarding()
 	s.startCluster()
 	return s
 }
@@ -165,6 +190,7 @@ func (s *Server) Registry() *shareddoc.Registry { return s.reg }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/{doc...}", s.handleWS)
+	mux.HandleFunc("GET /ws", s.handleHocuspocus)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
@@ -173,12 +199,15 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/sessions", s.requireAdmin(s.handleSessions))
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
 	s.workflowRoutes(mux)
+	s.webRoutes(mux) // web.go
+	s.docsRoutes(mux)
 	return s.guardHandler(mux)
 }
 
 // Serve accepts connections on ln until Shutdown, counting them against the connection limits
 // (httpguard.go). It returns nil after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startAutoVersions()
 	if err := s.http.Serve(s.listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -192,7 +221,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
-	clients := make([]*session.Client, 0, len(s.sessions))
+	clients := make([]adminSession, 0, len(s.sessions))
 	for _, c := range s.sessions {
 		clients = append(clients, c)
 	}
@@ -207,6 +236,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range clients {
 		c.Kick(session.DisconnectGoingAway)
 	}
+	s.kickHocuspocus(session.DisconnectGoingAway)
 	done := make(chan struct{})
 	go func() { s.conns.Wait(); close(done) }()
 	select {
@@ -216,8 +246,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		<-done
 	}
+	s.stopAutoVersions()
 	s.log.Info("flushing documents", "count", s.reg.Count())
 	if err := s.reg.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.closeWebhooks(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	s.stopCluster(ctx)
@@ -265,7 +299,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		return nil, nil // the upgrader answered the request
 	}
 	user := adm.user(r.URL.Query().Get("user"))
-	info := shareddoc.SessionInfo{ID: newID(), User: user, Remote: s.remote(r), ConnectedAt: time.Now().UTC()}
+	info := shareddoc.SessionInfo{ID: newID(), User: user, Subject: adm.subject(), Remote: s.remote(r), ConnectedAt: time.Now().UTC(), Protocol: session.ProtocolYWebsocket}
 	c := session.New(conn, name, info, session.Config{
 		ReadLimit:   s.cfg.ReadLimit,
 		QueueBudget: s.cfg.QueueBudget,

@@ -106,6 +106,19 @@ type Limits struct {
 	// /api/workflows); a bigger one is answered 413. Other JSON bodies are bounded by
 	// maxJSONBody (1 MiB). Default 4 MiB.
 	MaxWorkflowBodyBytes int64
+
+	// Awareness and loaded-document bounds (docbounds.go).
+	//
+	// MaxAwarenessClientsPerConn: awareness client ids one connection may introduce; entries
+	// for more are refused (permission-denied "too many awareness clients"). Default 4.
+	MaxAwarenessClientsPerConn int
+	// MaxAwarenessStateBytes: the largest awareness state; larger ones are refused
+	// (permission-denied "awareness state too large"). Default 64 KiB.
+	MaxAwarenessStateBytes int
+	// MaxLoadedDocs: documents in memory. Over it the least recently used idle document is
+	// evicted (stored first); with none idle a new document's upgrade gets 503 (1013 if the
+	// race is lost after the upgrade). Default shareddoc.DefaultMaxLoadedDocs (10,000).
+	MaxLoadedDocs int
 }
 
 func orDefault[T int | int64 | float64 | time.Duration](v, def T) T {
@@ -144,6 +157,7 @@ func (l Limits) withDefaults(readLimit int64) Limits {
 	l.WriteTimeout = orDefault(l.WriteTimeout, DefaultWriteTimeout)
 	l.HTTPIdleTimeout = orDefault(l.HTTPIdleTimeout, DefaultHTTPIdleTimeout)
 	l.MaxWorkflowBodyBytes = orDefault(l.MaxWorkflowBodyBytes, DefaultMaxWorkflowBodyBytes)
+	l = l.withDocBoundsDefaults()
 	return l
 }
 
@@ -280,6 +294,9 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, doc string) (*adm
 		s.trust.refusedForbidden.Add(1)
 		s.log.Info("upgrade refused: no permission on the document", "doc", doc, "user", p.UserID, "remote", r.RemoteAddr)
 		writeError(w, http.StatusForbidden, "forbidden")
+		return nil, false
+	}
+	if !s.canLoadDoc(w, doc) { // docbounds.go: 503 when no document can be evicted for it
 		return nil, false
 	}
 	adm := &admission{s: s, doc: doc, principal: p, perm: perm}

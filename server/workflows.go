@@ -124,6 +124,8 @@ func (s *Server) workflowRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/workflows/{id}", s.handleGetWorkflow)
 	mux.HandleFunc("PUT /api/workflows/{id}", s.handlePutWorkflow)
 	mux.HandleFunc("DELETE /api/workflows/{id}", s.handleDeleteWorkflow)
+	mux.HandleFunc("GET /api/workflows/{id}/snapshots", s.handleWorkflowSnapshots)          // workflow_snapshots.go
+	mux.HandleFunc("GET /api/workflows/{id}/snapshots/{version}", s.handleWorkflowSnapshot) // workflow_snapshots.go
 	mux.HandleFunc("POST /api/workflows/{id}/save", s.handleSaveWorkflow)
 	mux.HandleFunc("POST /api/workflows/{id}/reset", s.handleResetWorkflow)
 	mux.HandleFunc("GET /api/events", s.handleEvents)
@@ -174,6 +176,7 @@ func (s *Server) announceSaved(ctx context.Context, doc *shareddoc.Doc, except s
 	if err := session.BroadcastEvent(ctx, doc, except, EventWorkflowSaved, payload); err != nil {
 		s.log.Warn("workflow_saved event not sent", "doc", doc.Name(), "err", err)
 	}
+	s.versionAfterSave(ctx, doc.Name(), res.LockVersion, "")
 }
 
 const unavailableMsg = "workflows need PostgreSQL: start the server with --database-url"
@@ -507,7 +510,7 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), session.RPCTimeout)
 	defer cancel()
-	doc, release, err := s.openDoc(ctx, workflow.DocName(id), user)
+	doc, release, err := s.openDoc(ctx, workflow.DocName(id))
 	if err != nil {
 		switch {
 		case errors.Is(err, workflow.ErrNotFound):
@@ -516,6 +519,9 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 			writeAPIError(w, session.NewRPCError(workflow.ErrorUnauthorized, "not allowed to open this document"))
 		case errors.Is(err, shareddoc.ErrClosed):
 			writeAPIError(w, session.NewRPCError(errorUnavailable, "server shutting down"))
+		case errors.Is(err, shareddoc.ErrTooManyDocuments):
+			w.Header().Set("Retry-After", "1")
+			writeAPIError(w, session.NewRPCError(errorUnavailable, "too many documents loaded; try again later"))
 		default:
 			s.workflowFailed(w, "open document", err)
 		}
@@ -551,28 +557,17 @@ func (s *Server) workflowDocOp(w http.ResponseWriter, r *http.Request, method st
 	writeResult(w, http.StatusOK, res)
 }
 
-// openDoc attaches a server-side session to the document so that it is loaded (and stays so)
-// until release.
-func (s *Server) openDoc(ctx context.Context, name, user string) (*shareddoc.Doc, func(), error) {
+// openDoc loads the document (if it is not loaded) and keeps it loaded until release, without a
+// session (shareddoc.Registry.Hold).
+func (s *Server) openDoc(ctx context.Context, name string) (*shareddoc.Doc, func(), error) {
 	s.mu.Lock()
 	draining := s.draining
 	s.mu.Unlock()
 	if draining {
 		return nil, nil, shareddoc.ErrClosed
 	}
-	info := shareddoc.SessionInfo{ID: "http-" + newID(), User: user, Remote: "http", ConnectedAt: time.Now().UTC()}
-	doc, _, err := s.reg.JoinOrCreate(ctx, name, shareddoc.JoinOptions{Session: info, Peer: nopPeer{}})
-	if err != nil {
-		return nil, nil, err
-	}
-	return doc, func() { doc.Leave(info.ID) }, nil
+	return s.reg.Hold(ctx, name)
 }
-
-// nopPeer is the peer of a server-side session: it needs no frames.
-type nopPeer struct{}
-
-func (nopPeer) Send([]byte) bool                   { return true }
-func (nopPeer) Close(shareddoc.CloseReason, error) {}
 
 // waitForState polls the document until its state vector covers want.
 func waitForState(ctx context.Context, doc *shareddoc.Doc, want map[uint64]int, timeout time.Duration) error {

@@ -445,3 +445,46 @@ func TestUnknownWorkflowClosesForGood(t *testing.T) {
 		return
 	}
 }
+
+// Snapshots: every create and replace writes one; the list and each snapshot are readable, and
+// unknown workflows or versions are 404.
+func TestWorkflowSnapshots(t *testing.T) {
+	t.Parallel()
+	_, base, _, _ := wfServer(t)
+	api := base + "/api/workflows"
+	status, out := call(t, "POST", api, newWorkflow())
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %+v", status, out)
+	}
+	created := decodeWorkflow(t, out.Result)
+	next := created.Clone()
+	next.Name = "second name"
+	if status, out := call(t, "PUT", api+"/"+created.ID, next); status != http.StatusOK {
+		t.Fatalf("put: %d %+v", status, out)
+	}
+
+	status, out = call(t, "GET", api+"/"+created.ID+"/snapshots", nil)
+	var list []struct {
+		LockVersion int `json:"lock_version"`
+	}
+	if status != http.StatusOK || json.Unmarshal(out.Result, &list) != nil {
+		t.Fatalf("list: %d %s", status, out.Result)
+	}
+	if len(list) != 2 || list[0].LockVersion != 0 || list[1].LockVersion != 1 {
+		t.Fatalf("snapshots %+v, want lock_versions 0 and 1", list)
+	}
+	for v, want := range map[string]string{"0": created.Name, "1": "second name"} {
+		status, out := call(t, "GET", api+"/"+created.ID+"/snapshots/"+v, nil)
+		if status != http.StatusOK || decodeWorkflow(t, out.Result).Name != want {
+			t.Fatalf("snapshot %s: %d %s", v, status, out.Result)
+		}
+	}
+	for _, path := range []string{
+		"/" + created.ID + "/snapshots/7", "/" + created.ID + "/snapshots/x",
+		"/" + workflow.NewID() + "/snapshots", "/not-a-uuid/snapshots",
+	} {
+		if status, out := call(t, "GET", api+path, nil); status != http.StatusNotFound || out.Error.Type != "not_found" {
+			t.Fatalf("GET %s: %d %+v", path, status, out)
+		}
+	}
+}

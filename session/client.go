@@ -251,6 +251,8 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 			d = DisconnectForbidden
 		case errors.Is(err, shareddoc.ErrNotFound):
 			d = DisconnectNotFound
+		case errors.Is(err, shareddoc.ErrTooManyDocuments):
+			d = DisconnectTooManyDocs
 		case errors.Is(err, shareddoc.ErrClosed), ctx.Err() != nil:
 			d = DisconnectGoingAway
 		}

@@ -65,6 +65,9 @@ var (
 	// bytes is spent; the edit was not applied. y-websocket reconnects with backoff and sends it
 	// again with its sync.
 	DisconnectBacklog = Disconnect{Code: 1013, Reason: "try again later: storage backlog", Reconnect: true, Flush: true}
+	// 1013: the server holds --max-loaded-docs documents and none of them is idle, so this one
+	// cannot be loaded now (shareddoc.ErrTooManyDocuments); y-websocket retries with backoff.
+	DisconnectTooManyDocs = Disconnect{Code: 1013, Reason: "try again later: too many documents", Reconnect: true, Flush: true}
 )
 
 // ForReason maps a document's close reason to the table.
@@ -78,6 +81,8 @@ func ForReason(r shareddoc.CloseReason) Disconnect {
 		return DisconnectGoingAway
 	case shareddoc.CloseBacklog:
 		return DisconnectBacklog
+	case shareddoc.CloseDeleted:
+		return DisconnectNotFound
 	}
 	return DisconnectInternal
 }

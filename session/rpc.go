@@ -96,8 +96,12 @@ func (c *Client) SetRPC(h RPCHandler) { c.rpc.handler = h }
 // own (the ?events=1 query parameter).
 func (c *Client) EnableEvents() { c.rpc.events.Store(true) }
 
-// WantsEvents reports whether p is a session that receives server events.
+// WantsEvents reports whether p is a session that receives server events: a y-websocket session
+// that asked for them, or any Hocuspocus session.
 func WantsEvents(p shareddoc.Peer) bool {
+	if IsHocuspocus(p) {
+		return true // a provider hands stateless messages to the application, which may ignore them
+	}
 	c, ok := p.(*Client)
 	return ok && c.rpc.events.Load()
 }

@@ -81,7 +81,11 @@ func (d *Doc) admitUpdate(p *peer, update []byte) bool {
 		if d.budget.size+n > lim && d.bringsNew(update) {
 			d.r.stats.TooLargeRefusals.Add(1)
 			d.log.Info("update refused: document too large", "session", p.info.ID, "bytes", d.budget.size, "update_bytes", n, "limit", lim)
-			d.sendTo(p, syncproto.EncodePermissionDenied(ReasonTooLarge))
+			if a, ok := p.p.(Acker); ok {
+				d.ack(p, a, false)
+			} else {
+				d.sendTo(p, syncproto.EncodePermissionDenied(ReasonTooLarge))
+			}
 			return false
 		}
 	}

@@ -16,6 +16,14 @@
 //     command, Store.Compact and Hooks.StoreState in the final flush.
 //   - HTTP handlers call Registry.Get/List/Count and Doc.Info; server-side code calls Doc.Update
 //     and Doc.Broadcast (frames that are not document updates, e.g. server events).
+//   - Server-side edits (edit.go) come from any goroutine: Doc.Edit and Doc.ApplyUpdate run on the
+//     document's goroutine like a session's update (broadcast at once, queued for the store) and
+//     wait, on the caller's goroutine, until the store has what they changed. Registry.Hold keeps
+//     a document loaded without a session (no Hooks.OnJoin); Registry.Edit is Hold + Edit.
+//     Registry.Delete closes the sessions with CloseDeleted and runs its delete function in the
+//     final flush instead of the checkpoint, before the name can be loaded again.
+//   - Hooks.OnStored (after a batch is stored) and Hooks.OnUnload (as the goroutine ends) run on
+//     the document's goroutine and must not block (webhooks only queue).
 //   - Registry.Shutdown runs on the server's shutdown goroutine.
 //
 // # Life of a document
@@ -24,11 +32,15 @@
 // as "on its way" before releasing the mutex. The new goroutine first waits for a predecessor of
 // the same name that is still doing its final flush, then loads the stored updates, then serves
 // commands in order, so the first sync reply always sees the stored state. When the last session
-// leaves, the document arms its idle timer (or, with IdleTimeout zero, tries at once). Unloading
-// waits until nothing is pending storage, and then, under the registry mutex, gives up if a join
-// is on its way; otherwise it leaves the map, checkpoints (Store.Compact with the whole state) and
-// ends. A join racing an unload therefore either lands on the live document or creates a fresh
+// leaves, the document starts its idle countdown on the registry's one idle wheel (wheel.go; with
+// IdleTimeout zero it tries at once). Unloading waits until nothing is pending storage, and
+// then, under the registry mutex, gives up if a join is on its way; otherwise it leaves the map,
+// checkpoints (Store.Compact with the whole state) and ends. A join racing an unload therefore either lands on the live document or creates a fresh
 // one that loads after the checkpoint.
+//
+// With Config.MaxLoadedDocs set, creating a document over the cap evicts the least recently used
+// idle one — it unloads as above, storing and checkpointing first — and when none is idle the
+// join fails with ErrTooManyDocuments (evict.go).
 //
 // # Sync
 //
@@ -38,8 +50,16 @@
 // the sender once stored. An update or awareness message that does not apply closes that session
 // only (CloseBadUpdate); the document is unchanged. Awareness changes go to every session,
 // including the sender; the states a session introduced are removed, and the removal broadcast,
-// when it leaves; states silent for awareness.OutdatedTimeout are dropped by a timer on the
-// injected Clock.
+// when it leaves; states silent for awareness.OutdatedTimeout are dropped, and removed client ids
+// forgotten after the same time, by a timer on the injected Clock that runs only while the
+// document remembers any client (awareness.go).
+//
+// Awareness is bounded (awareness.go): a session may introduce at most
+// Config.MaxAwarenessClientsPerConn client ids, states are at most Config.MaxAwarenessStateBytes,
+// and a client id belongs to the session that introduced it — another session's entries for it
+// are refused unless it is the same user (SessionInfo.Subject) reconnecting, which takes it over.
+// Refused entries are skipped and the sender gets a permission-denied message; it stays open.
+// All-states answers (after SyncStep1, and to query-awareness) share one frame per change.
 //
 // # Several processes on one log
 //

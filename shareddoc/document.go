@@ -43,7 +43,11 @@ type Doc struct {
 	prev     *Doc  // a predecessor still doing its final flush; load waits for it
 	err      error // why the document stopped; written before done is closed
 
-	joining int // sessions on their way in; guarded by r.mu
+	joining  int  // sessions on their way in; guarded by r.mu
+	evicting bool // chosen for eviction, not yet ended (evict.go); guarded by r.mu
+
+	idleWake  chan struct{} // the idle wheel's countdown ended, or eviction (wheel.go)
+	idleEntry *idleEntry    // the wheel's entry while counting down; guarded by r.wheel.mu
 
 	// prefixSeen mirrors pos.prefix for the registry's position check.
 	prefixSeen atomic.Int64
@@ -63,11 +67,12 @@ type Doc struct {
 	unloadWanted bool
 	becameEmpty  bool
 	retryDelay   time.Duration
-	retryTimer   Timer  // armed while a failed batch waits to be retried
-	budget       budget // pending bytes and size estimate (budget.go)
-	idleTimer    Timer
-	awTimer      Timer
+	retryTimer   Timer          // armed while a failed batch waits to be retried
+	budget       budget         // pending bytes and size estimate (budget.go)
+	awTimer      Timer          // armed while the awareness remembers any client (awareness.go)
+	awState      awarenessState // client id owners, cached frame (awareness.go)
 	exit         bool
+	edits        editState // server-side edits, holds and deletion (edit.go)
 }
 
 type peer struct {
@@ -80,6 +85,8 @@ type pendingUpdate struct {
 	update []byte
 	frame  []byte // the Update frame, echoed to origin once stored
 	origin string // session id; empty for server-side edits
+
+	ack *editWaiter // a server-side edit waiting for this update to be stored (edit.go)
 }
 
 // storeResult reports one batch: per update, its seq or its error.
@@ -116,6 +123,7 @@ func newDoc(r *Registry, name string, prev *Doc) *Doc {
 		done:     make(chan struct{}),
 		prev:     prev,
 		peers:    make(map[string]*peer),
+		idleWake: make(chan struct{}, 1),
 	}
 }
 
@@ -219,6 +227,10 @@ func (d *Doc) Info(ctx context.Context) (Info, error) {
 
 func (d *Doc) run() {
 	defer func() {
+		d.r.wheel.cancel(d)
+		if h := d.r.cfg.Hooks.OnUnload; h != nil && d.err == nil {
+			h(d.name)
+		}
 		d.r.forget(d)
 		d.r.stats.DocumentsLoaded.Add(-1)
 		d.releaseBudget()
@@ -237,7 +249,6 @@ func (d *Doc) run() {
 		d.log.Error("load failed", "err", err)
 		return
 	}
-	d.awTimer = d.r.clock.NewTimer(awarenessCheckInterval)
 	defer d.stopTimers()
 	d.log.Debug("loaded", "log_len", d.logLen, "seq", d.pos.prefix)
 	if d.r.cfg.Relay != nil {
@@ -255,11 +266,9 @@ func (d *Doc) run() {
 			d.compacted(res)
 		case res := <-d.fills:
 			d.filled(res)
-		case <-d.awTimer.C():
-			d.dropOutdatedAwareness()
-			d.awTimer.Reset(awarenessCheckInterval)
-		case <-timerC(d.idleTimer):
-			d.idleTimer = nil
+		case <-timerC(d.awTimer):
+			d.awarenessTick()
+		case <-d.idleWake:
 			d.tryUnload()
 		case <-timerC(d.retryTimer):
 			d.retryTimer = nil
@@ -286,7 +295,7 @@ func timerC(t Timer) <-chan time.Time {
 }
 
 func (d *Doc) stopTimers() {
-	for _, t := range []Timer{d.awTimer, d.idleTimer, d.retryTimer, d.pos.grace} {
+	for _, t := range []Timer{d.awTimer, d.retryTimer, d.pos.grace} {
 		if t != nil {
 			t.Stop()
 		}
@@ -337,7 +346,7 @@ func (d *Doc) observe(update []byte, origin any, _ *crdt.Transaction) {
 	u := bytes.Clone(update)
 	frame := syncproto.EncodeUpdate(u)
 	d.broadcast(frame, nil)
-	d.enqueue(pendingUpdate{update: u, frame: frame})
+	d.enqueue(pendingUpdate{update: u, frame: frame, ack: d.edits.attach()})
 }
 
 // safeApply applies an update, turning a panic in the CRDT code into an error: a hostile frame
@@ -375,6 +384,7 @@ type joinCmd struct {
 func (c joinCmd) run(d *Doc) {
 	d.r.mu.Lock()
 	d.joining--
+	d.r.endEvictionLocked(d) // joined again before it could unload: no longer evicted
 	d.r.mu.Unlock()
 	if d.stopping {
 		c.reply <- ErrClosed
@@ -385,10 +395,7 @@ func (c joinCmd) run(d *Doc) {
 		return
 	}
 	d.peers[c.info.ID] = &peer{info: c.info, p: c.peer, clients: make(map[uint64]struct{})}
-	if d.idleTimer != nil {
-		d.idleTimer.Stop()
-		d.idleTimer = nil
-	}
+	d.r.wheel.cancel(d)
 	d.unloadWanted = false
 	c.reply <- nil
 }
@@ -475,38 +482,15 @@ func (c msgCmd) run(d *Doc) {
 				return
 			}
 			if d.aw.Len() > 0 {
-				d.sendTo(p, syncproto.EncodeAwareness(d.aw.EncodeAll()))
+				d.sendTo(p, d.awarenessFrame())
 			}
 		case syncproto.SyncStep2, syncproto.SyncUpdate:
 			d.applyFromPeer(p, m.Payload)
 		}
 	case syncproto.TypeAwareness:
-		ch, err := d.aw.Apply(m.Payload, d.r.clock.Now())
-		if err != nil {
-			d.kick(p, CloseBadUpdate, err)
-			return
-		}
-		if ch.Empty() {
-			return
-		}
-		for _, ids := range [][]uint64{ch.Added, ch.Updated, ch.Renewed} {
-			for _, id := range ids {
-				p.clients[id] = struct{}{}
-				if d.remoteAw != nil {
-					d.claimAwareness(id, "") // it moved here from another node (remote.go)
-				}
-			}
-		}
-		for _, id := range ch.Removed {
-			delete(p.clients, id)
-		}
-		// To everyone, the sender included: a lone y-websocket client counts its own awareness
-		// echo as a sign of life and reconnects after 30 s without any message.
-		upd := d.aw.EncodeUpdate(ch.Clients())
-		d.broadcast(syncproto.EncodeAwareness(upd), nil)
-		d.publishAwareness(upd)
+		d.applyAwareness(p, m.Payload)
 	case syncproto.TypeQueryAwareness:
-		d.sendTo(p, syncproto.EncodeAwareness(d.aw.EncodeAll()))
+		d.sendTo(p, d.awarenessFrame())
 	}
 }
 
@@ -539,6 +523,15 @@ func (d *Doc) sendTo(p *peer, frame []byte) bool {
 	d.r.stats.SlowCloses.Add(1)
 	d.kick(p, CloseSlow, nil)
 	return false
+}
+
+// ack tells an Acker peer the outcome of its update; a peer over budget is closed as slow.
+func (d *Doc) ack(p *peer, a Acker, ok bool) {
+	if a.Ack(ok) {
+		return
+	}
+	d.r.stats.SlowCloses.Add(1)
+	d.kick(p, CloseSlow, nil)
 }
 
 // broadcast queues frame for every peer but except. Peers over budget are closed after the loop
@@ -578,17 +571,7 @@ func (d *Doc) detach(p *peer) {
 		return
 	}
 	delete(d.peers, p.info.ID)
-	if len(p.clients) > 0 {
-		ids := make([]uint64, 0, len(p.clients))
-		for id := range p.clients {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		if upd, _ := d.aw.Remove(ids, d.r.clock.Now()); upd != nil {
-			d.broadcast(syncproto.EncodeAwareness(upd), nil)
-			d.publishAwareness(upd)
-		}
-	}
+	d.dropPeerAwareness(p)
 	if len(d.peers) == 0 {
 		// Acted on by the loop, after the current command: unloading here could end the
 		// document in the middle of a broadcast or a transaction.
@@ -599,31 +582,13 @@ func (d *Doc) detach(p *peer) {
 // afterEmpty starts the idle countdown once the last session left.
 func (d *Doc) afterEmpty() {
 	d.becameEmpty = false
-	if len(d.peers) > 0 || d.stopping {
+	if d.held() || d.stopping {
 		return
 	}
 	if d.r.cfg.IdleTimeout <= 0 {
 		d.tryUnload()
-	} else if d.idleTimer == nil {
-		d.idleTimer = d.r.clock.NewTimer(d.r.cfg.IdleTimeout)
-	}
-}
-
-func (d *Doc) dropOutdatedAwareness() {
-	now := d.r.clock.Now()
-	ids := d.aw.Outdated(now)
-	if len(ids) == 0 {
-		return
-	}
-	upd, _ := d.aw.Remove(ids, now)
-	for _, p := range d.peers {
-		for _, id := range ids {
-			delete(p.clients, id)
-		}
-	}
-	d.forgetAwareness(ids)
-	if upd != nil {
-		d.broadcast(syncproto.EncodeAwareness(upd), nil)
+	} else {
+		d.r.wheel.schedule(d, d.r.clock.Now().Add(d.r.cfg.IdleTimeout))
 	}
 }
 
@@ -681,22 +646,39 @@ func (d *Doc) stored(res storeResult) {
 			d.r.cfg.Relay.PublishUpdate(d.name, res.seqs[i], u.update)
 		}
 		d.logLen++
+		u.ack.ack(res.seqs[i], nil)
 		if u.origin == "" {
 			continue
 		}
 		if p := d.peers[u.origin]; p != nil {
-			d.sendTo(p, u.frame)
+			if a, ok := p.p.(Acker); ok {
+				d.ack(p, a, true)
+			} else {
+				d.sendTo(p, u.frame)
+			}
 		}
 	}
 	if ok := len(batch) - len(failed); ok > 0 {
 		d.r.stats.StoreAppends.Add(int64(ok))
 		d.r.stats.StoreLatency.Observe(res.dur)
+		if h := d.r.cfg.Hooks.OnStored; h != nil {
+			top := d.pos.prefix
+			for i := range batch {
+				if res.errs[i] == nil {
+					top = max(top, res.seqs[i])
+				}
+			}
+			h(d.name, top)
+		}
 	}
 	if len(failed) > 0 {
 		d.r.stats.StoreErrors.Add(int64(len(failed)))
 		if d.r.storeCtx.Err() != nil {
 			lost := len(failed) + len(d.pending)
 			d.log.Error("storage cancelled; updates not stored", "updates", lost, "err", firstErr)
+			for _, u := range append(failed, d.pending...) {
+				u.ack.ack(0, ErrNotStored)
+			}
 			d.pending = nil
 			return
 		}
@@ -757,7 +739,7 @@ func (d *Doc) idle() bool { return len(d.pending) == 0 && len(d.storing) == 0 &&
 // tryUnload unloads the document if no one is attached or on the way and nothing waits to be
 // stored; with updates still pending it tries again once they are stored.
 func (d *Doc) tryUnload() {
-	if d.stopping || d.exit || len(d.peers) > 0 {
+	if d.stopping || d.exit || d.held() {
 		return
 	}
 	if !d.idle() {
@@ -794,6 +776,10 @@ func (d *Doc) maybeFinish() {
 // and the registry no longer hands the document out, so blocking on storage is fine here.
 func (d *Doc) finish() {
 	d.exit = true
+	if d.edits.deleteFn != nil {
+		d.finishDelete()
+		return
+	}
 	if d.r.storeCtx.Err() != nil {
 		return
 	}

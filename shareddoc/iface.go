@@ -36,6 +36,17 @@ type Peer interface {
 	Close(reason CloseReason, err error)
 }
 
+// Acker is implemented by a Peer whose protocol acknowledges each update it sends (Hocuspocus's
+// SyncStatus). For such a peer the document calls Ack(true) instead of echoing the update back
+// once it is stored, and Ack(false) when it refuses one (too large) instead of sending a
+// permission-denied frame; exactly once per non-empty update it received from the peer, in the
+// order received, unless it closes the peer. (An empty update, the V1 "0 0" or nothing, gets
+// neither an echo nor an Ack.) Called from the document's goroutine; must not block. It reports
+// false like Send when over budget.
+type Acker interface {
+	Ack(ok bool) bool
+}
+
 // CloseReason says why the document closed a peer. Session maps reasons to WebSocket close
 // codes; shareddoc only knows what happened.
 type CloseReason int
@@ -73,10 +84,17 @@ func (r CloseReason) String() string {
 
 // SessionInfo describes a session attached to a document.
 type SessionInfo struct {
-	ID          string
-	User        string
+	ID   string
+	User string
+	// Subject is the authenticated user (the token's subject); empty on a server without
+	// authentication. Awareness client ids one session introduced may be taken over only by a
+	// session of the same subject (awareness.go).
+	Subject     string
 	Remote      string
 	ConnectedAt time.Time
+	// Protocol names the session's wire protocol for the admin API ("y-websocket",
+	// "hocuspocus"); empty means y-websocket.
+	Protocol string
 	// Meta is what Hooks.OnJoin returned for this session.
 	Meta any
 }
@@ -96,6 +114,12 @@ type Hooks struct {
 	// StoreState runs on the document's goroutine after its final flush, before it unloads, with
 	// the whole state encoded as an update.
 	StoreState func(ctx context.Context, name string, state []byte) error
+	// OnStored runs on the document's goroutine after a batch of its updates was stored, with
+	// the highest seq stored so far (webhooks). It must not block.
+	OnStored func(doc string, seq int64)
+	// OnUnload runs on the document's goroutine as it ends, after its final flush; not for a
+	// document whose load failed. It must not block.
+	OnUnload func(doc string)
 }
 
 // Errors.

@@ -52,6 +52,19 @@ type Config struct {
 	// a Store that is a LogReader. Zero means never (a store nobody else writes); the server
 	// uses DefaultPositionCheckInterval with a database.
 	PositionCheckInterval time.Duration
+	// MaxAwarenessClientsPerConn bounds the awareness client ids one session may introduce;
+	// entries for more are refused (permission-denied, ReasonAwarenessTooManyClients). Zero
+	// means unlimited; the server's default is DefaultMaxAwarenessClientsPerConn.
+	MaxAwarenessClientsPerConn int
+	// MaxAwarenessStateBytes bounds one awareness state (its JSON text); larger ones are
+	// refused (permission-denied, ReasonAwarenessStateTooLarge). Zero means unlimited; the
+	// server's default is DefaultMaxAwarenessStateBytes.
+	MaxAwarenessStateBytes int
+	// MaxLoadedDocs bounds the documents in memory. Over it, creating a document evicts the
+	// least recently used idle one (no sessions; stored and checkpointed before it leaves), and
+	// with none idle the join fails with ErrTooManyDocuments (evict.go). Zero means unlimited;
+	// the server's default is DefaultMaxLoadedDocs.
+	MaxLoadedDocs int
 }
 
 // Registry finds, creates and unloads documents. Its mutex guards only the name → document map
@@ -61,6 +74,7 @@ type Registry struct {
 	log   *slog.Logger
 	clock Clock
 	stats Stats
+	wheel *idleWheel // idle countdowns of every document (wheel.go)
 
 	cluster   ClusterStats // relay.go
 	logReader LogReader    // cfg.Store, when it can be read by range (prefix.go)
@@ -75,6 +89,7 @@ type Registry struct {
 	mu        sync.Mutex
 	docs      map[string]*Doc // live documents
 	unloading map[string]*Doc // documents doing their final flush; a successor waits for them
+	evicting  int             // documents with evicting set (evict.go)
 	closing   bool
 }
 
@@ -103,6 +118,7 @@ func NewRegistry(cfg Config) *Registry {
 		cfg:         cfg,
 		log:         cfg.Logger,
 		clock:       cfg.Clock,
+		wheel:       newIdleWheel(cfg.Clock),
 		storeCtx:    ctx,
 		cancelStore: cancel,
 		docs:        make(map[string]*Doc),
@@ -145,6 +161,10 @@ func (r *Registry) JoinOrCreate(ctx context.Context, name string, opts JoinOptio
 	}
 	d := r.docs[name]
 	if d == nil {
+		if err := r.admitNewLocked(); err != nil {
+			r.mu.Unlock()
+			return nil, false, fmt.Errorf("join %q: %w", name, err)
+		}
 		d = newDoc(r, name, r.unloading[name])
 		r.docs[name] = d
 		created = true
@@ -240,6 +260,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 			<-d.done
 		}
 	}
+	r.wheel.stop()
 	r.cancelStore()
 	return err
 }
@@ -254,6 +275,7 @@ func (r *Registry) forget(d *Doc) {
 	if r.unloading[d.name] == d {
 		delete(r.unloading, d.name)
 	}
+	r.endEvictionLocked(d)
 }
 
 // beginUnload removes d from the live map unless a join is on its way. The caller is d's
@@ -262,6 +284,7 @@ func (r *Registry) beginUnload(d *Doc) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d.joining > 0 {
+		r.endEvictionLocked(d)
 		return false
 	}
 	if r.docs[d.name] == d {

@@ -56,6 +56,7 @@ func (c remoteAwarenessCmd) run(d *Doc) {
 	if ch.Empty() {
 		return
 	}
+	d.armAwarenessTimer() // outdated remote states expire, removed ids are forgotten (awareness.go)
 	if d.remoteAw == nil {
 		d.remoteAw = make(map[string]map[uint64]struct{})
 	}
@@ -88,9 +89,7 @@ func (d *Doc) claimAwareness(id uint64, owner string) {
 		}
 	}
 	if owner != "" {
-		for _, p := range d.peers {
-			delete(p.clients, id)
-		}
+		d.disownAwareness(id) // awareness.go: the local owner's claim ends
 	}
 }
 

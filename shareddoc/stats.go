@@ -33,6 +33,20 @@ type Stats struct {
 	BacklogCloses atomic.Int64
 	// TooLargeRefusals counts updates refused because the document would pass MaxDocBytes.
 	TooLargeRefusals atomic.Int64
+
+	// Awareness bounds (awareness.go): entries refused, by reason, and client ids taken over by
+	// another session of the same user (AwarenessTakeovers) or on a server without
+	// authentication, where any session may take over any id (AwarenessTakeoversOpen).
+	AwarenessRefusedClients  atomic.Int64
+	AwarenessRefusedTooLarge atomic.Int64
+	AwarenessRefusedNotOwner atomic.Int64
+	AwarenessTakeovers       atomic.Int64
+	AwarenessTakeoversOpen   atomic.Int64
+
+	// Evictions counts idle documents unloaded early because the registry was at
+	// MaxLoadedDocs; DocumentsRefused counts joins refused with ErrTooManyDocuments (evict.go).
+	Evictions        atomic.Int64
+	DocumentsRefused atomic.Int64
 }
 
 // LatencyBuckets are the upper bounds, in seconds, of Histogram's buckets.

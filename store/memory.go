@@ -14,6 +14,9 @@ type Memory struct {
 	closed bool
 	docs   map[string]*memDoc
 	stats  Stats
+
+	versions memVersions // versions.go
+	outbox   memOutbox   // outbox.go
 }
 
 type memDoc struct {
@@ -21,6 +24,7 @@ type memDoc struct {
 	checkpoint []byte // nil if none
 	cpSeq      int64
 	updates    []memUpdate // seq ascending, all > cpSeq
+	updatedAt  time.Time   // last Append
 }
 
 type memUpdate struct {
@@ -84,6 +88,7 @@ func (m *Memory) Append(ctx context.Context, name string, update []byte) (seq in
 	}
 	d.lastSeq++
 	d.updates = append(d.updates, memUpdate{seq: d.lastSeq, data: slices.Clone(update)})
+	d.updatedAt = time.Now().UTC()
 	m.stats.Appends++
 	m.stats.Flushes++
 	m.stats.AppendTime += time.Since(start)

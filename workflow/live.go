@@ -8,9 +8,9 @@ import (
 )
 
 // SharedDoc adapts a loaded shareddoc document to LiveDoc; nil gives nil (no open document).
-// Both methods run fn on the document's goroutine through shareddoc.Doc.Update, inside one
+// Both methods run fn on the document's goroutine through shareddoc.Doc.Edit, inside one
 // transaction with shareddoc.ServerOrigin: what fn changes is broadcast and stored like any
-// edit, and a fn that changes nothing sends nothing.
+// edit (Update returns once it is stored), and a fn that changes nothing sends nothing.
 func SharedDoc(d *shareddoc.Doc) LiveDoc {
 	if d == nil {
 		return nil
@@ -24,10 +24,9 @@ func (s sharedDoc) Read(ctx context.Context, fn func(*crdt.Doc) error) error {
 	return s.Update(ctx, fn)
 }
 
+// Update runs fn as a server-side edit (shareddoc.Doc.Edit): broadcast at once, and returned
+// once what it changed is stored.
 func (s sharedDoc) Update(ctx context.Context, fn func(*crdt.Doc) error) error {
-	var fnErr error
-	if err := s.d.Update(ctx, func(tx *crdt.Transaction) { fnErr = fn(tx.Doc()) }); err != nil {
-		return err
-	}
-	return fnErr
+	_, err := s.d.Edit(ctx, fn)
+	return err
 }

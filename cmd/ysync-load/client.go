@@ -66,13 +66,16 @@ func (c *client) write(frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.conn.WriteMessage(websocket.BinaryMessage, frame)
+	return c.conn.WriteMessage(websocket.BinaryMessage, c.wrap(frame))
 }
 
 // connect dials, sends SyncStep1 and then runs the reader until the connection ends. It is the
 // connection's only goroutine.
 func (c *client) connect(ctx context.Context) {
 	url := c.r.cfg.nodeURL(c.idx) + "/" + c.r.docName(c.docIx)
+	if c.hocuspocus() {
+		url = c.r.cfg.nodeURL(c.idx) // one socket per client; the document is named in every frame
+	}
 	conn, _, err := c.r.dialer.DialContext(ctx, url, nil)
 	if err != nil {
 		c.r.connectErrors.Add(1)
@@ -83,6 +86,15 @@ func (c *client) connect(ctx context.Context) {
 	}
 	c.conn = conn
 	c.r.connected.Add(1)
+	if c.hocuspocus() {
+		c.wmu.Lock()
+		err := conn.WriteMessage(websocket.BinaryMessage, syncproto.EncodeHPToken(c.r.docName(c.docIx), "", ""))
+		c.wmu.Unlock()
+		if err != nil {
+			c.fail(fmt.Errorf("send token: %w", err))
+			return
+		}
+	}
 	c.mu.Lock()
 	sv := crdt.EncodeStateVector(c.doc)
 	c.mu.Unlock()
@@ -121,9 +133,9 @@ func (c *client) readLoop() {
 		if mt != websocket.BinaryMessage {
 			continue
 		}
-		msg, err := syncproto.Decode(data)
+		msg, err := c.decode(data)
 		if err != nil {
-			if errors.Is(err, syncproto.ErrUnknownType) {
+			if errors.Is(err, syncproto.ErrUnknownType) || errors.Is(err, errSkip) {
 				continue // a message type we do not speak; stock clients ignore them too
 			}
 			c.fail(fmt.Errorf("decode: %w", err))

@@ -118,7 +118,12 @@ func TestParseProc(t *testing.T) {
 
 // TestRunInProcess runs a small scenario against an in-process ysync server: every edit must
 // reach every other client of its document, and the JSON report must round-trip into compare.
-func TestRunInProcess(t *testing.T) {
+func TestRunInProcess(t *testing.T) { testRunInProcess(t, protoYWebsocket) }
+
+// TestRunInProcessHocuspocus: the same with --protocol hocuspocus, against GET /ws.
+func TestRunInProcessHocuspocus(t *testing.T) { testRunInProcess(t, protoHocuspocus) }
+
+func testRunInProcess(t *testing.T, protocol string) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
@@ -141,6 +146,7 @@ func TestRunInProcess(t *testing.T) {
 		Grace:       5 * time.Second,
 		SyncTimeout: 10 * time.Second,
 		DocPrefix:   "test",
+		Protocol:    protocol,
 	}
 	rep, err := run(context.Background(), cfg)
 	if err != nil {

@@ -109,7 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (config, options, error) {
 	var o options
 	fs := flag.NewFlagSet("ysync-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "base WebSocket URL; /<document> is appended. Several comma-separated URLs (cluster nodes): the clients of each document are spread over them")
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/ws", "base WebSocket URL; /<document> is appended (y-websocket) or it is dialled as is (hocuspocus). Several comma-separated URLs (cluster nodes): the clients of each document are spread over them")
+	fs.StringVar(&c.Protocol, "protocol", protoYWebsocket, "client protocol: y-websocket, or hocuspocus (one provider and document per socket)")
 	fs.IntVar(&c.Clients, "clients", 100, "connections")
 	fs.IntVar(&c.Docs, "docs", 10, "documents (client i joins document i % docs)")
 	fs.Float64Var(&c.Rate, "rate", 1, "edits per second per client (0: connect, sync, idle, quit)")
@@ -141,6 +142,9 @@ func parseFlags(args []string, stderr io.Writer) (config, options, error) {
 	}
 	if c.Clients < 1 || c.Docs < 1 || c.Docs > c.Clients || c.Rate < 0 || c.Duration < 0 || c.Warmup < 0 {
 		return c, o, fmt.Errorf("need --clients >= --docs >= 1, --rate, --duration, --warmup >= 0")
+	}
+	if c.Protocol != protoYWebsocket && c.Protocol != protoHocuspocus {
+		return c, o, fmt.Errorf("--protocol %q: want y-websocket or hocuspocus", c.Protocol)
 	}
 	if c.Rate > 1000 {
 		return c, o, fmt.Errorf("--rate above 1000 edits/s per client is not supported")

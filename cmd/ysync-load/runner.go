@@ -34,6 +34,7 @@ type config struct {
 	DocPrefix   string        // document names are DocPrefix-<n>
 	ServerPID   int           // when > 0, sample this process's RSS and CPU per phase
 	Log         io.Writer     // progress lines; nil: none
+	Protocol    string        // "y-websocket" (default) or "hocuspocus" (hocuspocus.go)
 
 	heapProfile string // write a heap profile at the end of the measured window
 }

@@ -27,7 +27,10 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
-	Trust           trustConfig // trust.go: authentication and limits
+	Trust           trustConfig      // trust.go: authentication and limits
+	DocBounds       docBoundsConfig  // docbounds.go: awareness and loaded-document bounds
+	Hocuspocus      hocuspocusConfig // hocuspocus.go: GET /ws sockets
+	Docs            docsConfig       // docs.go: versions and webhooks
 
 	RedisURL              string        // cluster mode (docs/cluster.md)
 	NodeID                string        // empty: random per process
@@ -81,6 +84,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	addTrustFlags(fs, &c.Trust)
+	addDocBoundsFlags(fs, &c.DocBounds)
+	addHocuspocusFlags(fs, &c.Hocuspocus)
+	addDocsFlags(fs, &c.Docs)
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0): cluster mode, nodes relay updates and presence through it; needs --database-url")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's id in the cluster and the node registry (empty: random per process)")
 	fs.DurationVar(&c.PositionCheckInterval, "position-check-interval", shareddoc.DefaultPositionCheckInterval, "with a database: how often loaded documents are compared with the log to catch up with other nodes' edits (0: never)")
@@ -110,7 +116,13 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("%w: --log-format must be text or json", errUsage)
 	}
+	if err := c.DocBounds.validate(); err != nil {
+		return c, err
+	}
 	if err := c.Trust.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Hocuspocus.validate(); err != nil {
 		return c, err
 	}
 	if c.RedisURL != "" && c.DatabaseURL == "" {
@@ -118,6 +130,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	}
 	if c.PositionCheckInterval < 0 || len(c.NodeID) > 128 {
 		return c, fmt.Errorf("%w: --position-check-interval must be >= 0 and --node-id at most 128 bytes", errUsage)
+	}
+	if err := c.Docs.validate(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -38,11 +38,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"redis_url", maskURL(cfg.RedisURL),
 		"node_id", cfg.NodeID,
 		"position_check_interval", cfg.PositionCheckInterval,
-	}, cfg.Trust.logAttrs()...)...)
+	}, append(append(cfg.Trust.logAttrs(), cfg.DocBounds.logAttrs()...), cfg.Docs.logAttrs()...)...)...)
 	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
 	if err != nil {
 		return err
 	}
+	lim = cfg.DocBounds.apply(lim)
 	if c, ok := authn.(io.Closer); ok {
 		defer c.Close() // stops the JWKS refresh, after the server has stopped
 	}
@@ -87,6 +88,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 		Authenticator: authn,
 		Limits:        lim,
+		Hocuspocus:    cfg.Hocuspocus.limits(),
+		Versions:      cfg.Docs.versions(),
+		Webhooks:      cfg.Docs.webhooks(),
 
 		Cluster:               cl,
 		PositionCheckInterval: pci,

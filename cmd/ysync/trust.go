@@ -233,21 +233,6 @@ func (c trustConfig) logAttrs() []any {
 	}
 }
 
-// urlList is a repeatable flag of URLs; one value may also list several, comma-separated (which
-// is how the environment variable gives more than one).
-type urlList []string
-
-func (l *urlList) String() string { return strings.Join(*l, ",") }
-
-func (l *urlList) Set(v string) error {
-	for _, u := range strings.Split(v, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			*l = append(*l, u)
-		}
-	}
-	return nil
-}
-
 // setupTrust builds the authenticator and limits for server.Config, and says loudly when the
 // server runs without authentication.
 func setupTrust(c trustConfig, log *slog.Logger, stderr io.Writer) (auth.Authenticator, server.Limits, error) {

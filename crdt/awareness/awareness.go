@@ -22,7 +22,16 @@
 // state is currently known — so any peer can mark another one offline without knowing a newer
 // clock. Accepted entries store the clock and the state (or drop the state for null) and stamp
 // the time. Known clients keep their clock after their state is dropped, so replays of old
-// messages stay rejected.
+// messages stay rejected — but only for OutdatedTimeout: Forget then drops them (see Forget for
+// why a relay server must not remember every id it ever saw).
+//
+// # Bounded by the input
+//
+// Apply never allocates from the entry count on the wire: it validates the whole update in one
+// pass that allocates nothing, then applies it in a second pass, so what it allocates is what it
+// keeps (the accepted states, one map entry per new client) plus the Change lists. ApplyFunc
+// lets the owner refuse single entries (too many clients per connection, states too large,
+// client ids owned by someone else) before they are stored.
 //
 // # No timers
 //
@@ -105,11 +114,13 @@ type client struct {
 	lastUpdated time.Time
 }
 
-// Awareness holds the clock and state of every client ever seen. The zero value is not usable;
-// call New.
+// Awareness holds the clock and state of every client seen within OutdatedTimeout, and of every
+// client that has a state. The zero value is not usable; call New.
 type Awareness struct {
 	clients map[uint64]client
 	states  int // clients with a non-nil state
+	// version counts changes of clocks or states.
+	version uint64
 }
 
 // New returns an empty Awareness.
@@ -117,6 +128,14 @@ func New() *Awareness { return &Awareness{clients: make(map[uint64]client)} }
 
 // Len returns the number of clients that currently have a state (y-protocols getStates().size).
 func (a *Awareness) Len() int { return a.states }
+
+// Known returns the number of clients remembered: those with a state and those removed less than
+// OutdatedTimeout ago (until Forget drops them).
+func (a *Awareness) Known() int { return len(a.clients) }
+
+// Version changes whenever a clock or a state changes, so whenever EncodeAll's result may
+// change; owners use it to cache frames built from EncodeAll.
+func (a *Awareness) Version() uint64 { return a.version }
 
 // Get returns the state and clock of client. ok is false for a client never seen; state is nil
 // for a known client without a state. The state must not be modified.
@@ -137,49 +156,89 @@ func (a *Awareness) States() map[uint64]json.RawMessage {
 	return out
 }
 
-type entry struct {
-	clientID uint64
-	clock    uint64
-	state    []byte // nil for JSON null; aliases the update
+// Entry is one entry of an awareness update, as ApplyFunc's admit sees it.
+type Entry struct {
+	ClientID uint64
+	Clock    uint64
+	// State is the JSON text of the state, nil for null. It aliases the update: copy it to keep
+	// it.
+	State []byte
 }
 
-// decodeUpdate parses and validates a whole awareness update. Bytes after the last entry are
-// ignored, as applyAwarenessUpdate ignores them.
-func decodeUpdate(update []byte) ([]entry, error) {
-	d := encoding.NewDecoder(update)
-	n := d.ReadVarUint()
+// decoder walks the entries of an update in place. It allocates nothing but the replacement copy
+// of a state that is not valid UTF-8.
+type decoder struct {
+	d    encoding.Decoder
+	n, i uint64
+}
+
+// init starts the walk; a value receiver on the caller's stack keeps Validate allocation-free.
+func (dc *decoder) init(update []byte) error {
+	dc.d = *encoding.NewDecoder(update)
+	dc.n = dc.d.ReadVarUint()
+	if err := dc.d.Err(); err != nil {
+		return fmt.Errorf("%w: count: %v", ErrMalformed, err)
+	}
+	// A cheap early refusal; the walk checks every entry anyway.
+	if dc.n > uint64(dc.d.Remaining()/minEntrySize) {
+		return fmt.Errorf("%w: %d entries cannot fit in %d bytes", ErrMalformed, dc.n, dc.d.Remaining())
+	}
+	return nil
+}
+
+// next decodes the next entry; ok is false after the last one. The validating pass (applying
+// false) checks that the state is JSON; the applying pass, over bytes already validated, skips
+// that and replaces invalid UTF-8 instead (lib0 decodes strings with a replacing TextDecoder
+// before JSON.parse sees them), which keeps JSON validity as it is: encoding/json accepts any
+// byte inside a string, and U+FFFD outside one is as invalid as the byte it replaces.
+func (dc *decoder) next(applying bool) (e Entry, ok bool, err error) {
+	if dc.i >= dc.n {
+		return e, false, nil
+	}
+	i := dc.i
+	dc.i++
+	d := &dc.d
+	e.ClientID = d.ReadVarUint()
+	e.Clock = d.ReadVarUint()
+	s := d.ReadVarUint8Array()
 	if err := d.Err(); err != nil {
-		return nil, fmt.Errorf("%w: count: %v", ErrMalformed, err)
+		return e, false, fmt.Errorf("%w: entry %d: %v", ErrMalformed, i, err)
 	}
-	if n > uint64(d.Remaining()/minEntrySize) {
-		return nil, fmt.Errorf("%w: %d entries cannot fit in %d bytes", ErrMalformed, n, d.Remaining())
+	if applying && !utf8.Valid(s) {
+		s = []byte(encoding.ToValidUTF8(s))
 	}
-	entries := make([]entry, 0, n)
-	for i := uint64(0); i < n; i++ {
-		var e entry
-		e.clientID = d.ReadVarUint()
-		e.clock = d.ReadVarUint()
-		s := d.ReadVarUint8Array()
-		if err := d.Err(); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrMalformed, i, err)
-		}
-		if !utf8.Valid(s) {
-			// lib0 decodes strings with a replacing TextDecoder before JSON.parse sees them.
-			s = []byte(encoding.ToValidUTF8(s))
-		}
-		if !json.Valid(s) {
-			return nil, fmt.Errorf("%w: entry %d (client %d): state is not valid JSON", ErrMalformed, i, e.clientID)
-		}
-		if !isNull(s) {
-			e.state = s
-		}
-		entries = append(entries, e)
+	if !applying && !json.Valid(s) {
+		return e, false, fmt.Errorf("%w: entry %d (client %d): state is not valid JSON", ErrMalformed, i, e.ClientID)
 	}
-	return entries, nil
+	if !isNull(s) {
+		e.State = s
+	}
+	return e, true, nil
+}
+
+// Validate reports whether update is a well-formed awareness update, with Apply's error. It
+// allocates nothing, whatever the update claims.
+func Validate(update []byte) error {
+	var dc decoder
+	if err := dc.init(update); err != nil {
+		return err
+	}
+	for {
+		_, ok, err := dc.next(false)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+	}
 }
 
 // isNull reports whether the valid JSON text s is null.
 func isNull(s []byte) bool {
+	if len(s) < len(nullJSON) {
+		return false // the common case of small states, without a Trim per entry
+	}
 	return bytes.Equal(bytes.Trim(s, " \t\r\n"), nullJSON)
 }
 
@@ -193,34 +252,51 @@ func isNull(s []byte) bool {
 // offline — does not arise here. States are stored as received, copied and stripped of
 // insignificant white space but not re-serialized (so escapes and number spellings survive).
 func (a *Awareness) Apply(update []byte, now time.Time) (Change, error) {
+	return a.ApplyFunc(update, now, nil)
+}
+
+// ApplyFunc is Apply with a say of the owner: admit (nil admits all) is called, in order, for
+// every entry the rules would accept, just before it is applied, and the entry is skipped when
+// it returns false. admit may read a (Get) but must not change it. A skipped entry changes
+// nothing, as if it had not been sent.
+func (a *Awareness) ApplyFunc(update []byte, now time.Time, admit func(Entry) bool) (Change, error) {
 	var ch Change
-	entries, err := decodeUpdate(update)
-	if err != nil {
+	if err := Validate(update); err != nil {
 		return ch, err
 	}
-	for _, e := range entries {
-		prev, known := a.clients[e.clientID]
-		if !(prev.clock < e.clock || (prev.clock == e.clock && e.state == nil && prev.state != nil)) {
+	var dc decoder
+	_ = dc.init(update)
+	for {
+		e, ok, err := dc.next(true)
+		if err != nil || !ok {
+			break // err is impossible: Validate walked the same bytes
+		}
+		prev, known := a.clients[e.ClientID]
+		if !(prev.clock < e.Clock || (prev.clock == e.Clock && e.State == nil && prev.state != nil)) {
 			continue
 		}
-		next := client{clock: e.clock, lastUpdated: now}
-		if e.state != nil {
-			next.state = compact(e.state)
+		if admit != nil && !admit(e) {
+			continue
 		}
-		a.set(e.clientID, prev, next)
+		next := client{clock: e.Clock, lastUpdated: now}
+		if e.State != nil {
+			next.state = compact(e.State)
+		}
+		a.set(e.ClientID, prev, next)
 		switch {
-		case !known && e.state != nil:
-			ch.Added = append(ch.Added, e.clientID)
-		case known && e.state == nil:
-			ch.Removed = append(ch.Removed, e.clientID)
-		case e.state != nil:
-			if equalJSON(e.state, prev.state) {
-				ch.Renewed = append(ch.Renewed, e.clientID)
+		case !known && e.State != nil:
+			ch.Added = append(ch.Added, e.ClientID)
+		case known && e.State == nil:
+			ch.Removed = append(ch.Removed, e.ClientID)
+		case e.State != nil:
+			if equalJSON(e.State, prev.state) {
+				ch.Renewed = append(ch.Renewed, e.ClientID)
 			} else {
-				ch.Updated = append(ch.Updated, e.clientID)
+				ch.Updated = append(ch.Updated, e.ClientID)
 			}
 		}
-		// !known && state == nil: the clock is recorded silently, as y-protocols does.
+		// !known && state == nil: the clock is recorded silently, as y-protocols does (and
+		// forgotten after OutdatedTimeout, see Forget).
 	}
 	return ch, nil
 }
@@ -233,14 +309,14 @@ func (a *Awareness) set(id uint64, prev, next client) {
 		a.states++
 	}
 	a.clients[id] = next
+	a.version++
 }
 
 // compact returns a copy of the valid JSON text s without insignificant white space, closer to
 // what JSON.stringify would re-encode.
 func compact(s []byte) json.RawMessage {
-	var b bytes.Buffer
-	b.Grow(len(s))
-	if json.Compact(&b, s) != nil {
+	b := bytes.NewBuffer(make([]byte, 0, len(s))) // Grow would round small states up to 64 bytes
+	if json.Compact(b, s) != nil {
 		return bytes.Clone(s) // unreachable: s was validated
 	}
 	return b.Bytes()
@@ -303,6 +379,28 @@ func (a *Awareness) Outdated(now time.Time) []uint64 {
 	return out
 }
 
+// Forget drops the clients that have no state and whose state was removed (or who only ever
+// announced null) OutdatedTimeout or more before now, and returns how many it dropped. Call it
+// periodically, as with Outdated.
+//
+// y-protocols remembers the clock of every client it ever saw, so that a replay of an older
+// message (a delayed frame from a client that already left) cannot bring a removed state back.
+// That costs memory for every id anyone ever sent, for as long as the document is loaded: one
+// frame can name 1.5M ids. A relay server forgets them after OutdatedTimeout instead: by then a
+// live client has renewed (every 15 s) or is gone for good, and the replay window of a message
+// relayed through this server is closed; a replay arriving later is an attack, and the owner's
+// per-connection limits bound what it can add.
+func (a *Awareness) Forget(now time.Time) int {
+	n := 0
+	for id, c := range a.clients {
+		if c.state == nil && now.Sub(c.lastUpdated) >= OutdatedTimeout {
+			delete(a.clients, id)
+			n++
+		}
+	}
+	return n
+}
+
 // EncodeUpdate encodes the current clock and state of the given clients, in the given order, as
 // an awareness update (encodeAwarenessUpdate). A known client without a state is written with its
 // clock and "null". Clients never seen are left out (y-protocols would throw).
@@ -337,6 +435,9 @@ func (a *Awareness) EncodeUpdate(clients []uint64) []byte {
 // EncodeAll encodes every client that has a state, in ascending client ID order: what the
 // reference server sends a new connection after its SyncStep1. With no states it returns the
 // one-byte update of zero entries; the reference server sends nothing then (check Len).
+//
+// An owner answering many requests (query-awareness floods) should cache what it builds from the
+// result until Version changes, rather than encode it again per request.
 func (a *Awareness) EncodeAll() []byte {
 	ids := make([]uint64, 0, a.states)
 	for id, c := range a.clients {
