@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ysync/ysync/crdt"
 	"github.com/ysync/ysync/internal/pgtest"
 	"github.com/ysync/ysync/internal/redistest"
 	"github.com/ysync/ysync/pubsub"
@@ -439,6 +441,36 @@ func TestClusterAdminViews(t *testing.T) {
 	getJSON(httpBase(a)+"/api/rooms", &rooms)
 	if len(rooms) != 1 || rooms[0].Name != "cluster:admin/doc" || len(rooms[0].Nodes) != 2 || len(rooms[0].Sessions) != 2 {
 		t.Fatalf("rooms on a: %+v", rooms)
+	}
+
+	// GET /api/docs counts the document's sessions over the cluster (once it is stored).
+	edit := crdt.NewDoc(crdt.DocOptions{ClientID: 91})
+	var upd []byte
+	edit.ObserveUpdate(func(u []byte, _ any, _ *crdt.Transaction) { upd = append([]byte(nil), u...) })
+	_ = edit.GetMap("m").Set("k", "v")
+	presp, err := http.Post(httpBase(b)+"/api/docs/"+url.PathEscape("cluster:admin/doc")+"/update", "application/octet-stream", bytes.NewReader(upd))
+	if err != nil || presp.StatusCode != http.StatusOK {
+		t.Fatalf("POST update on b: %v %v", presp, err)
+	}
+	presp.Body.Close()
+	var listed struct {
+		Documents []struct {
+			Name     string
+			Loaded   bool
+			Sessions int
+			Nodes    []string
+		}
+	}
+	pollUntil(t, "the document listed on a with both nodes' sessions", func() bool {
+		getJSON(httpBase(a)+"/api/docs?prefix=cluster:admin/", &listed)
+		return len(listed.Documents) == 1 && listed.Documents[0].Sessions == 2
+	})
+	if d := listed.Documents[0]; !d.Loaded || len(d.Nodes) != 2 {
+		t.Fatalf("docs on a: %+v", d)
+	}
+	getJSON(httpBase(a)+"/api/docs?local=1&prefix=cluster:admin/", &listed)
+	if len(listed.Documents) != 1 || listed.Documents[0].Sessions != 1 {
+		t.Fatalf("docs on a, ?local=1: %+v", listed.Documents)
 	}
 
 	var onB sess

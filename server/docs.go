@@ -444,6 +444,8 @@ type docListEntry struct {
 	store.DocumentInfo
 	Loaded   bool `json:"loaded"`
 	Sessions int  `json:"sessions"`
+	// Nodes are the cluster nodes that have the document loaded (cluster mode).
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 func (s *Server) handleListDocs(w http.ResponseWriter, r *http.Request) {
@@ -483,8 +485,23 @@ func (s *Server) handleListDocs(w http.ResponseWriter, r *http.Request) {
 		next = base64.RawURLEncoding.EncodeToString([]byte(docs[limit-1].Name))
 	}
 	out := make([]docListEntry, len(docs))
+	// In cluster mode "loaded" and the session count cover every node (from the views the
+	// nodes keep in Redis, as /api/rooms does; ?local=1 for this node only).
+	var rooms map[string]roomJSON
+	if s.clusterView(r) {
+		rooms = map[string]roomJSON{}
+		for _, rm := range s.clusterRooms(ctx) {
+			rooms[rm.Name] = rm
+		}
+	}
 	for i, d := range docs {
 		out[i] = docListEntry{DocumentInfo: d}
+		if rooms != nil {
+			if rm, ok := rooms[d.Name]; ok {
+				out[i].Loaded, out[i].Sessions, out[i].Nodes = true, len(rm.Sessions), rm.Nodes
+			}
+			continue
+		}
 		if live := s.reg.Get(d.Name); live != nil {
 			out[i].Loaded = true
 			if in, err := live.Info(ctx); err == nil {
