@@ -11,7 +11,8 @@ import (
 )
 
 // Advisory lock classes (the first key of pg_*advisory*_lock(int, int)); the second key is a hash
-// of the document or workflow. Spelled "ysc" + a digit so that other users of advisory locks in
+// of the schema and the document or workflow (advisory locks are database-wide, and two schemas of
+// one database — tenants, or parallel tests — may hold documents of the same name). Spelled "ysc" + a digit so that other users of advisory locks in
 // the same database are unlikely to collide.
 const (
 	compactLockClass int32 = 0x79736301 // one Compact per document
@@ -177,7 +178,7 @@ func (s *Postgres) LockWorkflow(ctx context.Context, id string) (unlock func(), 
 			return nil, fmt.Errorf("lock workflow %s: %w", id, translate(err))
 		}
 		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, workflowLockClass, id).Scan(&got); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(current_schema() || '/' || $2))`, workflowLockClass, id).Scan(&got); err != nil {
 			conn.Release()
 			return nil, fmt.Errorf("lock workflow %s: %w", id, translate(err))
 		}
@@ -187,7 +188,7 @@ func (s *Postgres) LockWorkflow(ctx context.Context, id string) (unlock func(), 
 				once.Do(func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					defer cancel()
-					if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, workflowLockClass, id); err != nil {
+					if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext(current_schema() || '/' || $2))`, workflowLockClass, id); err != nil {
 						// The lock dies with the session: do not give the connection back.
 						_ = conn.Conn().Close(ctx)
 					}

@@ -255,7 +255,7 @@ func (s *Postgres) Compact(ctx context.Context, name string, state []byte, uptoS
 		// rather than queueing behind the first (it would only redo the same work). The lock
 		// ends with the transaction.
 		var got bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, compactLockClass, name).Scan(&got); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema() || '/' || $2))`, compactLockClass, name).Scan(&got); err != nil {
 			return err
 		}
 		if !got {

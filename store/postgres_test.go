@@ -236,8 +236,8 @@ func TestPostgresCompactionGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The same key Compact takes (store/log.go: class 0x79736301, hashtext of the name).
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(0x79736301), "doc"); err != nil {
+	// The same key Compact takes (store/log.go: class 0x79736301, hashtext of schema/name).
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || '/' || $2))`, int32(0x79736301), "doc"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Compact(ctx, "doc", []byte("state"), 3); !errors.Is(err, store.ErrCompactionBusy) {
