@@ -309,6 +309,12 @@ func TestShutdownFlushesAndClosesSessions(t *testing.T) {
 	d, a := h.join("doc", "a")
 	h.store.close()
 	send(t, d, "a", syncproto.EncodeUpdate(newClient(1).insert(t, "late")))
+	// The update must be applied (and waiting for the closed store) before the shutdown starts;
+	// otherwise a loaded machine may run the shutdown first and there is nothing to wait for.
+	eventually(t, func() bool {
+		in, err := d.Info(context.Background())
+		return err == nil && in.PendingUpdates == 1
+	}, "update pending")
 	done := make(chan error, 1)
 	go func() { done <- h.reg.Shutdown(context.Background()) }()
 	eventually(t, func() bool { return a.closedWith() == shareddoc.CloseShutdown }, "session closed with shutdown")
