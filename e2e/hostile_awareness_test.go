@@ -85,8 +85,8 @@ func labelledMetric(t *testing.T, wsBase, sample string) int64 {
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+			f, _ := strconv.ParseFloat(v, 64) // client_golang writes large counts as 1.5e+06
+			return int64(f)
 		}
 	}
 	t.Fatalf("metric %s not found", sample)

@@ -226,8 +226,8 @@ func metricValue(t *testing.T, wsBase, name string) int64 {
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+			f, _ := strconv.ParseFloat(v, 64) // client_golang writes large counts as 1.5e+06
+			return int64(f)
 		}
 	}
 	t.Fatalf("metric %s not found", name)

@@ -119,8 +119,8 @@ func metric(t *testing.T, base, name string) int64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+			f, _ := strconv.ParseFloat(v, 64) // client_golang writes large counts as 1.5e+06
+			return int64(f)
 		}
 	}
 	t.Fatalf("metric %s not found", name)
@@ -508,8 +508,8 @@ func tryMetric(base, series string) (int64, bool) {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			return n, err == nil
+			f, err := strconv.ParseFloat(v, 64) // client_golang writes large counts as 1.5e+06
+			return int64(f), err == nil
 		}
 	}
 	return 0, false
