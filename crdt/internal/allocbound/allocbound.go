@@ -32,6 +32,12 @@ func (b Bound) Max(n int) uint64 { return b.PerByte*uint64(n) + b.Base }
 func Check(tb testing.TB, what string, n int, b Bound, f func()) uint64 {
 	tb.Helper()
 	got := Bytes(f)
+	// TotalAlloc counts the whole process, and the fuzzing engine's own goroutines allocate a few
+	// KiB now and then while f runs. A decoder that really overspends does so on every run, so an
+	// over-the-bound measurement is retried and the smallest of three counts.
+	for i := 0; i < 2 && got > b.Max(n); i++ {
+		got = min(got, Bytes(f))
+	}
 	if got > b.Max(n) {
 		tb.Errorf("%s: %d input bytes allocated %d bytes, more than %d per byte + %d = %d", what, n, got, b.PerByte, b.Base, b.Max(n))
 	}
