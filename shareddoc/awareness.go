@@ -214,7 +214,7 @@ func (d *Doc) awarenessTick() {
 }
 
 func (d *Doc) armAwarenessTimer() {
-	if d.awTimer == nil && d.aw.Known() > 0 && !d.exit {
+	if d.awTimer == nil && d.aw.Known() > 0 && d.state != stateClosed {
 		d.awTimer = d.r.clock.NewTimer(awarenessCheckInterval)
 	}
 }

@@ -35,8 +35,19 @@
 // leaves, the document starts its idle countdown on the registry's one idle wheel (wheel.go; with
 // IdleTimeout zero it tries at once). Unloading waits until nothing is pending storage, and
 // then, under the registry mutex, gives up if a join is on its way; otherwise it leaves the map,
-// checkpoints (Store.Compact with the whole state) and ends. A join racing an unload therefore either lands on the live document or creates a fresh
-// one that loads after the checkpoint.
+// checkpoints (Store.Compact with the whole state) and ends. A join racing an unload therefore
+// either lands on the live document or creates a fresh one that loads after the checkpoint.
+//
+// The actor keeps where it is in one typed state, changed only by setState (lifecycle.go):
+// loading (waiting for the predecessor, loading), live (serving), unloading (idle, waiting for
+// the store before the final flush; a join or hold makes it live again), draining (shutdown or
+// delete: sessions closed, joins refused, pending updates stored or dropped) and closed (final
+// flush; the loop ends).
+//
+// Files: document.go has the Doc type, its public methods and the run loop; sync.go the
+// sessions' commands (join, sync messages, updates) and fan-out (sendTo, ack, broadcast, kick);
+// persist.go the store batches, retries and compaction; lifecycle.go the states, load, idle
+// unload, stop and the final flush.
 //
 // With Config.MaxLoadedDocs set, creating a document over the cap evicts the least recently used
 // idle one — it unloads as above, storing and checkpointing first — and when none is idle the

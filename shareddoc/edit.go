@@ -110,7 +110,7 @@ type editCmd struct {
 }
 
 func (c editCmd) run(d *Doc) {
-	if d.stopping {
+	if d.stopping() {
 		c.w.reply <- editResult{err: ErrClosed}
 		return
 	}
@@ -182,7 +182,7 @@ type applyCmd struct {
 }
 
 func (c applyCmd) run(d *Doc) {
-	if d.stopping {
+	if d.stopping() {
 		c.w.reply <- editResult{err: ErrClosed}
 		return
 	}
@@ -265,13 +265,13 @@ func (c holdCmd) run(d *Doc) {
 	d.r.mu.Lock()
 	d.joining--
 	d.r.mu.Unlock()
-	if d.stopping {
+	if d.stopping() {
 		c.reply <- ErrClosed
 		return
 	}
 	d.edits.holds++
 	d.r.wheel.cancel(d)
-	d.unloadWanted = false
+	d.revive()
 	c.reply <- nil
 }
 
@@ -327,7 +327,7 @@ type deleteCmd struct {
 }
 
 func (c deleteCmd) run(d *Doc) {
-	if d.stopping {
+	if d.stopping() {
 		// Already stopping (shutdown): delete once it is gone.
 		go func() {
 			<-d.done
@@ -335,7 +335,7 @@ func (c deleteCmd) run(d *Doc) {
 		}()
 		return
 	}
-	d.stopping = true
+	d.setState(stateDraining)
 	d.edits.deleteFn = c.del
 	d.edits.deleted = c.done
 	for _, p := range d.peers {

@@ -229,7 +229,7 @@ func (d *Doc) applyRemote(update []byte) {
 // maybeFill starts a read of the log when a gap is known and no read is in flight. It waits for
 // the store batch in flight, whose seqs may close the gap themselves.
 func (d *Doc) maybeFill() {
-	if !d.pos.want || d.pos.filling || len(d.storing) > 0 || d.exit || d.r.logReader == nil {
+	if !d.pos.want || d.pos.filling || len(d.storing) > 0 || d.state == stateClosed || d.r.logReader == nil {
 		return
 	}
 	d.pos.want = false
