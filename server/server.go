@@ -79,6 +79,14 @@ type Config struct {
 	// Zero means shareddoc.DefaultPositionCheckInterval with a database (other processes may
 	// write it) and never with the in-memory store; negative means never.
 	PositionCheckInterval time.Duration
+	// LoadTimeout bounds loading a document (waiting for its previous instance's final flush,
+	// the store's Load and the LoadState hooks); past it the waiting sessions close with 1011
+	// and reconnect. Zero means shareddoc.DefaultLoadTimeout; negative means no bound.
+	LoadTimeout time.Duration
+	// FlushTimeout bounds each checkpoint (Store.Compact) and StoreState hook call; one that
+	// does not finish is given up (the log keeps everything). Zero means
+	// shareddoc.DefaultFlushTimeout; negative means no bound.
+	FlushTimeout time.Duration
 	// NodeInfo describes this node in the node registry (host, address). Optional.
 	NodeInfo string
 	// NodeID names this node in the node registry. Empty means the cluster's id, or a random
@@ -153,6 +161,9 @@ func New(cfg Config, st Store) *Server {
 			MaxAwarenessClientsPerConn: cfg.Limits.MaxAwarenessClientsPerConn,
 			MaxAwarenessStateBytes:     cfg.Limits.MaxAwarenessStateBytes,
 			MaxLoadedDocs:              cfg.Limits.MaxLoadedDocs,
+
+			LoadTimeout:  orDefault(cfg.LoadTimeout, shareddoc.DefaultLoadTimeout),
+			FlushTimeout: orDefault(cfg.FlushTimeout, shareddoc.DefaultFlushTimeout),
 		}),
 		upgrader: websocket.Upgrader{
 			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket

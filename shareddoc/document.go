@@ -221,12 +221,14 @@ func (d *Doc) run() {
 		d.releaseBudget()
 		close(d.done)
 	}()
-	if d.prev != nil {
-		<-d.prev.done
-	}
-	defer d.subscribe()()
 	loadStart := time.Now()
-	err := d.load()
+	loadCtx, cancelLoad := d.r.storeContext(d.r.cfg.LoadTimeout)
+	err := d.waitPredecessor(loadCtx)
+	if err == nil {
+		defer d.subscribe()()
+		err = d.load(loadCtx)
+	}
+	cancelLoad()
 	d.r.stats.LoadLatency.Observe(time.Since(loadStart))
 	if err != nil {
 		d.err = err

@@ -1,7 +1,9 @@
 package shareddoc
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/ysync/ysync/crdt"
 	"github.com/ysync/ysync/crdt/awareness"
@@ -86,11 +88,36 @@ func (d *Doc) setState(to docState) bool {
 // stopping reports whether the document refuses new work: it is draining or closed.
 func (d *Doc) stopping() bool { return d.state == stateDraining || d.state == stateClosed }
 
-// load reads the stored state into a fresh crdt.Doc, then runs Hooks.LoadState.
-func (d *Doc) load() error {
+// waitPredecessor waits, within the load deadline, for an instance of the same name that is
+// still doing its final flush: its checkpoint must be in the store before this one loads. A
+// predecessor stuck on a store that does not answer fails the load (sessions close with
+// CloseInternal and reconnect) instead of keeping the joins waiting forever.
+func (d *Doc) waitPredecessor(ctx context.Context) error {
+	if d.prev == nil {
+		return nil
+	}
+	select {
+	case <-d.prev.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("load document %q: previous instance still flushing: %w", d.name, ctx.Err())
+	}
+}
+
+// load reads the stored state into a fresh crdt.Doc, then runs Hooks.LoadState, both within
+// ctx (the load deadline).
+func (d *Doc) load(ctx context.Context) error {
 	d.ydoc = crdt.NewDoc(crdt.DocOptions{})
 	d.aw = awareness.New()
-	checkpoint, updates, seq, err := d.r.cfg.Store.Load(d.r.storeCtx, d.name)
+	var (
+		checkpoint []byte
+		updates    [][]byte
+		seq        int64
+	)
+	err := bounded(ctx, func(ctx context.Context) (err error) {
+		checkpoint, updates, seq, err = d.r.cfg.Store.Load(ctx, d.name)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("load document %q: %w", d.name, err)
 	}
@@ -108,11 +135,46 @@ func (d *Doc) load() error {
 	}
 	d.ydoc.ObserveUpdateIf(serverEdit, d.observe)
 	if h := d.r.cfg.Hooks.LoadState; h != nil {
-		if err := h(d.r.storeCtx, d.name, d.ydoc); err != nil {
+		// On this goroutine, not bounded like the store calls: the hook changes the document,
+		// so it cannot be abandoned; it must return when ctx ends.
+		if err := h(ctx, d.name, d.ydoc); err != nil {
 			return fmt.Errorf("load state of %q: %w", d.name, err)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("load state of %q: %w", d.name, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// storeContext returns the context of one bounded storage step: storeCtx (cancelled when a
+// shutdown's deadline passes) with timeout as its deadline; zero means no deadline.
+func (r *Registry) storeContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return context.WithCancel(r.storeCtx)
+	}
+	return context.WithTimeout(r.storeCtx, timeout)
+}
+
+// bounded runs fn on its own goroutine and returns its error, or ctx's error as soon as ctx
+// ends even if fn has not returned: a store (or driver) that ignores its context must not keep
+// a document, and the sessions waiting for it, stuck. The abandoned call finishes on its own
+// and its result is dropped; fn must therefore only take and return plain values (the store's
+// methods do), never touch the document.
+func bounded(ctx context.Context, fn func(ctx context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-done: // returned at the same moment
+			return err
+		default:
+		}
+		return ctx.Err()
+	}
 }
 
 // afterEmpty starts the idle countdown once the last session left.
@@ -200,18 +262,28 @@ func (d *Doc) finish() {
 		return
 	}
 	if h := d.r.cfg.Hooks.StoreState; h != nil {
-		if err := h(d.r.storeCtx, d.name, state); err != nil {
+		if err := d.r.withinFlush(func(ctx context.Context) error { return h(ctx, d.name, state) }); err != nil {
 			d.log.Error("store state hook", "err", err)
 		}
 	}
 	if !needCheckpoint {
 		return
 	}
-	if err := d.r.cfg.Store.Compact(d.r.storeCtx, d.name, state, d.pos.verified); err != nil {
+	upto := d.pos.verified
+	if err := d.r.withinFlush(func(ctx context.Context) error { return d.r.cfg.Store.Compact(ctx, d.name, state, upto) }); err != nil {
 		// The log is still complete; compaction only makes the next load cheaper.
 		d.r.stats.StoreErrors.Add(1)
 		d.log.Error("checkpoint failed", "err", err)
 		return
 	}
 	d.log.Debug("checkpointed", "bytes", len(state), "upto_seq", d.pos.verified)
+}
+
+// withinFlush runs one checkpoint or StoreState call bounded by Config.FlushTimeout. A
+// checkpoint that does not finish is given up (the log is still complete, so nothing is lost;
+// the next load only replays more), so that a document can still unload or stop.
+func (r *Registry) withinFlush(fn func(ctx context.Context) error) error {
+	ctx, cancel := r.storeContext(r.cfg.FlushTimeout)
+	defer cancel()
+	return bounded(ctx, fn)
 }

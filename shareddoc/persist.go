@@ -1,6 +1,7 @@
 package shareddoc
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -139,8 +140,12 @@ func (d *Doc) compact() {
 		return
 	}
 	d.compacting = true
-	upto, store, ctx, name, out := d.pos.verified, d.r.cfg.Store, d.r.storeCtx, d.name, d.compacts
-	go func() { out <- compactResult{upto: upto, err: store.Compact(ctx, name, state, upto)} }()
+	upto, store, name, out := d.pos.verified, d.r.cfg.Store, d.name, d.compacts
+	r := d.r
+	go func() {
+		err := r.withinFlush(func(ctx context.Context) error { return store.Compact(ctx, name, state, upto) })
+		out <- compactResult{upto: upto, err: err}
+	}()
 }
 
 func (d *Doc) compacted(res compactResult) {
@@ -148,10 +153,12 @@ func (d *Doc) compacted(res compactResult) {
 	if res.err != nil {
 		d.r.stats.StoreErrors.Add(1)
 		d.log.Warn("checkpoint failed", "err", res.err)
-		return
+	} else {
+		d.logLen = 0 // approximately: updates stored meanwhile are counted again
+		d.log.Debug("checkpointed", "upto_seq", res.upto)
 	}
-	d.logLen = 0 // approximately: updates stored meanwhile are counted again
-	d.log.Debug("checkpointed", "upto_seq", res.upto)
+	// Failed or not, the unload waited for this checkpoint; it goes ahead (a failed one only
+	// leaves a longer log to replay).
 	if d.state == stateUnloading {
 		d.tryUnload()
 	}

@@ -14,6 +14,13 @@ import (
 // DefaultIdleTimeout is how long the server keeps a document loaded after its last session left.
 const DefaultIdleTimeout = 30 * time.Minute
 
+// Defaults of Config.LoadTimeout and Config.FlushTimeout for the server: long next to a
+// healthy database's milliseconds, short next to a user staring at a spinner.
+const (
+	DefaultLoadTimeout  = 30 * time.Second
+	DefaultFlushTimeout = 30 * time.Second
+)
+
 // Config configures a Registry.
 type Config struct {
 	// Store persists the documents. Required.
@@ -65,6 +72,18 @@ type Config struct {
 	// with none idle the join fails with ErrTooManyDocuments (evict.go). Zero means unlimited;
 	// the server's default is DefaultMaxLoadedDocs.
 	MaxLoadedDocs int
+	// LoadTimeout bounds loading a document: waiting for an instance of the same name still
+	// doing its final flush, Store.Load and Hooks.LoadState together. Past it the load fails
+	// and the joins waiting for it get the error (sessions close with CloseInternal, 1011, and
+	// reconnect). A Store.Load that ignores its context is abandoned; LoadState must return
+	// when its context ends. Zero means no bound; the server's default is DefaultLoadTimeout.
+	LoadTimeout time.Duration
+	// FlushTimeout bounds each Store.Compact (checkpoints while loaded and in the final flush)
+	// and each Hooks.StoreState call. One that does not finish is given up and logged (the log
+	// is complete, so nothing is lost), so that a document whose store hangs still unloads or
+	// stops and its successor can load. Zero means no bound; the server's default is
+	// DefaultFlushTimeout.
+	FlushTimeout time.Duration
 }
 
 // Registry finds, creates and unloads documents. Its mutex guards only the name → document map

@@ -35,6 +35,8 @@ type serveConfig struct {
 	RedisURL              string        // cluster mode (docs/cluster.md)
 	NodeID                string        // empty: random per process
 	PositionCheckInterval time.Duration // 0: never
+	LoadTimeout           time.Duration // 0: no bound
+	FlushTimeout          time.Duration // 0: no bound
 }
 
 // envName is the environment variable of a flag: YSYNC_ + upper case, dashes as underscores.
@@ -90,6 +92,8 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0): cluster mode, nodes relay updates and presence through it; needs --database-url")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's id in the cluster and the node registry (empty: random per process)")
 	fs.DurationVar(&c.PositionCheckInterval, "position-check-interval", shareddoc.DefaultPositionCheckInterval, "with a database: how often loaded documents are compared with the log to catch up with other nodes' edits (0: never)")
+	fs.DurationVar(&c.LoadTimeout, "load-timeout", shareddoc.DefaultLoadTimeout, "deadline for loading a document from the store (and waiting for its previous instance's final checkpoint); past it its connections close with 1011 and reconnect (0: none)")
+	fs.DurationVar(&c.FlushTimeout, "flush-timeout", shareddoc.DefaultFlushTimeout, "deadline for one checkpoint of a document (and the workflow state hook); one that does not finish is given up, the update log keeps everything (0: none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ysync serve [flags]\n\nEvery flag can also be set as YSYNC_<FLAG> (dashes as underscores).\n\nflags:")
 		fs.PrintDefaults()
@@ -127,6 +131,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	}
 	if c.RedisURL != "" && c.DatabaseURL == "" {
 		return c, fmt.Errorf("%w: --redis-url (cluster mode) needs --database-url: the nodes share the PostgreSQL log, which is the truth Redis only carries news of", errUsage)
+	}
+	if c.LoadTimeout < 0 || c.FlushTimeout < 0 {
+		return c, fmt.Errorf("%w: --load-timeout and --flush-timeout must be >= 0", errUsage)
 	}
 	if c.PositionCheckInterval < 0 || len(c.NodeID) > 128 {
 		return c, fmt.Errorf("%w: --position-check-interval must be >= 0 and --node-id at most 128 bytes", errUsage)

@@ -38,6 +38,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"redis_url", maskURL(cfg.RedisURL),
 		"node_id", cfg.NodeID,
 		"position_check_interval", cfg.PositionCheckInterval,
+		"load_timeout", cfg.LoadTimeout,
+		"flush_timeout", cfg.FlushTimeout,
 	}, append(append(cfg.Trust.logAttrs(), cfg.DocBounds.logAttrs()...), cfg.Docs.logAttrs()...)...)...)
 	authn, lim, err := setupTrust(cfg.Trust, log, stderr)
 	if err != nil {
@@ -96,6 +98,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		PositionCheckInterval: pci,
 		NodeInfo:              cfg.Addr,
 		NodeID:                cfg.NodeID,
+		LoadTimeout:           noneIfZero(cfg.LoadTimeout),
+		FlushTimeout:          noneIfZero(cfg.FlushTimeout),
 	}, st)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -129,4 +133,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// noneIfZero maps a flag's 0 ("none") to server.Config's negative (its zero means the default).
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
