@@ -41,6 +41,15 @@ function editor (id) {
     maxBackoffTime: 200
   })
   provider.on('closed', ({ code }) => { console.error(`client ${id}: closed permanently with ${code}`) })
+  // Diagnostics on stderr (the Go side prints it when a test fails): every connection that
+  // closes, with its code, the first 20 times and every 100th after that.
+  let closes = 0
+  provider.on('connection-close', (ev) => {
+    closes++
+    if (closes <= 20 || closes % 100 === 0) {
+      console.error(`${new Date().toISOString()} client ${id}: connection closed (${closes} so far), code ${ev ? ev.code : 'local'} ${ev?.reason || ''}`)
+    }
+  })
   const items = ydoc.getArray('items')
   let n = 0
   let pending = null
@@ -60,7 +69,8 @@ function editor (id) {
     provider,
     items,
     stop: async () => { running = false; await loop },
-    json: () => JSON.stringify(items.toArray())
+    json: () => JSON.stringify(items.toArray()),
+    state: () => `client ${id}: connected=${provider.wsconnected} connecting=${provider.wsconnecting} synced=${provider.synced} items=${items.length} unacked=${labels.size} closes=${closes}`
   }
 }
 
@@ -69,6 +79,11 @@ let stopping = false
 process.stdin.on('data', async (b) => {
   if (stopping || !b.toString().includes('stop')) return
   stopping = true
+  // While stopping, say every 5 s where each editor is, so a stop that never ends explains itself.
+  const progress = setInterval(() => {
+    console.error(`${new Date().toISOString()} stopping: ${eds.map((e) => e.state()).join('; ')}`)
+  }, 5000)
+  progress.unref()
   try {
     await Promise.all(eds.map((e) => e.stop()))
     await waitFor(() => eds.every((e) => e.provider.wsconnected && e.provider.synced), 'all connected and synced', 90000)

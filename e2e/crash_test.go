@@ -194,7 +194,7 @@ func (e *editors) stop(t *testing.T) []string {
 	var res string
 	select {
 	case res = <-e.result:
-	case <-time.After(200 * time.Second):
+	case <-time.After(240 * time.Second): // crash.mjs gives up by itself after 180 s of waits
 		t.Fatalf("editors did not converge\n%s", e.stderrString())
 	}
 	_ = e.cmd.Wait()

@@ -9,6 +9,11 @@ export { Y, WebSocket }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+// Writes to stdout and stderr block when they are pipes. Node otherwise queues what a full pipe
+// (a reader busy for a moment) cannot take, and process.exit() drops the queue: that lost
+// crash.mjs's final result line under load, and the test waited for it in vain.
+for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true)
+
 // waitFor polls pred every 10 ms until it is truthy, or throws after timeoutMs.
 export async function waitFor (pred, what, timeoutMs = 15000) {
   const deadline = Date.now() + timeoutMs
