@@ -1,6 +1,6 @@
 // The HTTP document API against the reference yjs:  node e2e/docsapi.mjs <scenario> <http base> <ws base> [arg]
 // Success: exit status 0 and a last stdout line of JSON with "ok": true.
-import { Y, client, waitFor, check } from './lib.mjs'
+import { Y, client, waitFor, check, runScenario } from './lib.mjs'
 import { gen, getRoot, GEN_ROOTS, unb64 } from '../scripts/oracle.mjs'
 
 const [scenario, httpBase, wsBase, arg] = process.argv.slice(2)
@@ -141,17 +141,4 @@ const scenarios = {
   }
 }
 
-const fn = scenarios[scenario]
-if (!fn) {
-  console.error(`unknown scenario ${scenario}`)
-  process.exit(2)
-}
-try {
-  const res = await fn()
-  console.log(JSON.stringify({ ok: true, ...res }))
-  process.exit(0)
-} catch (err) {
-  console.error(err?.stack || String(err))
-  console.log(JSON.stringify({ ok: false, error: String(err?.message || err) }))
-  process.exit(1)
-}
+await runScenario(scenarios, scenario)

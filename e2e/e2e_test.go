@@ -189,8 +189,16 @@ func buildBinary(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *bytes.Buffer
+	stderr *bytes.Buffer // read it with logs() while the process runs
+	logged *lockedWriter // the process's stderr, into stderr
 	exited chan error
+}
+
+// logs returns what the server has written to stderr so far.
+func (p *proc) logs() string {
+	p.logged.mu.Lock()
+	defer p.logged.mu.Unlock()
+	return p.stderr.String()
 }
 
 func startBinary(t *testing.T, bin, dbURL string) *proc {
@@ -208,7 +216,8 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stderr = p.stderr
+	p.logged = &lockedWriter{w: p.stderr}
+	cmd.Stderr = p.logged
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -232,9 +241,9 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 	case a := <-addr:
 		p.base = "ws://" + a + "/ws"
 	case err := <-p.exited:
-		t.Fatalf("ysync exited at start: %v\n%s", err, p.stderr)
+		t.Fatalf("ysync exited at start: %v\n%s", err, firstLines(p.logs(), 40))
 	case <-time.After(60 * time.Second):
-		t.Fatalf("ysync did not start\n%s", p.stderr)
+		t.Fatalf("ysync did not start\n%s", firstLines(p.logs(), 40))
 	}
 	return p
 }

@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,49 +13,7 @@ import (
 // reporting each update answered SyncStatus(1).
 func startHPEditors(t *testing.T, url, doc string, clients int) *editors {
 	t.Helper()
-	nodeBin, root := node(t)
-	cmd := exec.Command(nodeBin, filepath.Join(root, "e2e", "hocuspocus_crash.mjs"), url, doc, fmt.Sprint(clients))
-	cmd.Dir = root
-	e := &editors{cmd: cmd, acked: map[string]bool{}, result: make(chan string, 1)}
-	cmd.Stderr = &lockedWriter{w: &e.stderr}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		for sc.Scan() {
-			var line struct {
-				Acked *string `json:"acked"`
-				OK    *bool   `json:"ok"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
-				continue
-			}
-			switch {
-			case line.Acked != nil:
-				e.mu.Lock()
-				e.acked[*line.Acked] = true
-				e.mu.Unlock()
-			case line.OK != nil:
-				e.result <- sc.Text()
-			}
-		}
-	}()
-	return e
+	return runEditors(t, "hocuspocus_crash.mjs", url, doc, fmt.Sprint(clients))
 }
 
 // Hocuspocus providers edit continuously while the real binary is SIGKILLed at random moments

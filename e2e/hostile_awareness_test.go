@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -40,40 +39,7 @@ func startMemoryBinary(t *testing.T, args ...string) *proc {
 	bin := buildBinary(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--store", "memory", "--log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "YSYNC_DATABASE_URL=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: p.stderr}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "ysync listening on http://"); ok {
-				addr <- a
-			}
-		}
-	}()
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	select {
-	case a := <-addr:
-		p.base = "ws://" + a + "/ws"
-	case err := <-p.exited:
-		t.Fatalf("ysync exited at start: %v\n%s", err, firstLines(p.stderr.String(), 40))
-	case <-time.After(60 * time.Second):
-		t.Fatal("ysync did not start")
-	}
-	return p
+	return startCmd(t, cmd)
 }
 
 // labelledMetric reads one labelled sample, e.g. name{reason="x"}.

@@ -46,16 +46,8 @@ func hostileToken(t *testing.T, c auth.Claims) string {
 // serveProc is a running `ysync serve` started by startServe.
 type serveProc struct {
 	*proc
-	http   string // http://127.0.0.1:port
-	pid    int
-	logged *lockedWriter // stderr, written while the process runs
-}
-
-// logs returns what the server has written to stderr so far.
-func (p *serveProc) logs() string {
-	p.logged.mu.Lock()
-	defer p.logged.mu.Unlock()
-	return p.stderr.String()
+	http string // http://127.0.0.1:port
+	pid  int
 }
 
 // startServe runs the binary with args after `serve --addr 127.0.0.1:0`, under an open-files
@@ -75,42 +67,8 @@ func startServe(t *testing.T, nofile int, args ...string) *serveProc {
 		cmd = exec.Command(bin, all...)
 	}
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "YSYNC_DATABASE_URL=", "YSYNC_AUTH_HS256_SECRET=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	logged := &lockedWriter{w: p.stderr}
-	cmd.Stderr = logged
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "ysync listening on http://"); ok {
-				addr <- a
-			}
-		}
-	}()
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	select {
-	case a := <-addr:
-		p.base = "ws://" + a + "/ws"
-		return &serveProc{proc: p, http: "http://" + a, pid: cmd.Process.Pid, logged: logged}
-	case err := <-p.exited:
-		t.Fatalf("ysync exited at start: %v\n%s", err, p.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("ysync did not start\n%s", p.stderr)
-	}
-	return nil
+	p := startCmd(t, cmd)
+	return &serveProc{proc: p, http: "http://" + strings.TrimSuffix(strings.TrimPrefix(p.base, "ws://"), "/ws"), pid: cmd.Process.Pid}
 }
 
 // rssKiB reads VmRSS of pid from /proc.

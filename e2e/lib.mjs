@@ -113,3 +113,23 @@ export function rawSocket (url) {
 export function check (cond, msg) {
   if (!cond) throw new Error('check failed: ' + msg)
 }
+
+// runScenario runs scenarios[name] and ends the process: a last stdout line {"ok": true, ...its
+// result} and status 0, or {"ok": false, "error": ...} (the stack on stderr) and status 1; 2 for
+// a name it does not know.
+export async function runScenario (scenarios, name) {
+  const fn = scenarios[name]
+  if (!fn) {
+    console.error(`unknown scenario ${name}`)
+    process.exit(2)
+  }
+  try {
+    const res = await fn()
+    console.log(JSON.stringify({ ok: true, ...res }))
+    process.exit(0)
+  } catch (err) {
+    console.error(err?.stack || String(err))
+    console.log(JSON.stringify({ ok: false, error: String(err?.message || err) }))
+    process.exit(1)
+  }
+}

@@ -1,7 +1,7 @@
 // End-to-end scenarios, one per process:  node e2e/scenarios.mjs <scenario> <ws base URL> [arg]
 // The base URL is what a browser app passes to WebsocketProvider, e.g. ws://127.0.0.1:1234/ws.
 // Success: exit status 0 and a last stdout line of JSON with "ok": true.
-import { Y, client, json, waitFor, rawSocket, check, sleep } from './lib.mjs'
+import { Y, client, json, waitFor, rawSocket, check, sleep, runScenario } from './lib.mjs'
 
 const [scenario, base, arg] = process.argv.slice(2)
 const uniq = (p) => `${p}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
@@ -202,17 +202,4 @@ const scenarios = {
   }
 }
 
-const fn = scenarios[scenario]
-if (!fn) {
-  console.error(`unknown scenario ${scenario}`)
-  process.exit(2)
-}
-try {
-  const res = await fn()
-  console.log(JSON.stringify({ ok: true, ...res }))
-  process.exit(0)
-} catch (err) {
-  console.error(err?.stack || String(err))
-  console.log(JSON.stringify({ ok: false, error: String(err?.message || err) }))
-  process.exit(1)
-}
+await runScenario(scenarios, scenario)

@@ -11,7 +11,7 @@ import * as readline from 'node:readline'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
-import { Y, WebSocket, waitFor, check, sleep } from './lib.mjs'
+import { Y, WebSocket, waitFor, check, sleep, runScenario } from './lib.mjs'
 
 const [scenario, base, rawArg] = process.argv.slice(2)
 const arg = JSON.parse(rawArg || '{}')
@@ -320,17 +320,4 @@ const scenarios = {
   }
 }
 
-const fn = scenarios[scenario]
-if (!fn) {
-  console.error(`unknown scenario ${scenario}`)
-  process.exit(2)
-}
-try {
-  const res = await fn()
-  console.log(JSON.stringify({ ok: true, ...res }))
-  process.exit(0)
-} catch (err) {
-  console.error(err?.stack || String(err))
-  console.log(JSON.stringify({ ok: false, error: String(err?.message || err) }))
-  process.exit(1)
-}
+await runScenario(scenarios, scenario)
