@@ -43,6 +43,7 @@ type Doc struct {
 	err      error // why the document stopped; written before done is closed
 
 	joining  int  // sessions on their way in; guarded by r.mu
+	corrupt  bool // an update failed half-way: never checkpoint the in-memory state (failCorrupt)
 	evicting bool // chosen for eviction, not yet ended (evict.go); guarded by r.mu
 
 	idleWake  chan struct{} // the idle wheel's countdown ended, or eviction (wheel.go)

@@ -236,9 +236,7 @@ func (r *Registry) Hold(ctx context.Context, name string) (doc *Doc, release fun
 
 	reply := make(chan error, 1)
 	if err := d.send(ctx, holdCmd{reply: reply}); err != nil {
-		r.mu.Lock()
-		d.joining--
-		r.mu.Unlock()
+		d.abandonJoin()
 		return nil, nil, fmt.Errorf("hold %q: %w", name, err)
 	}
 	select {

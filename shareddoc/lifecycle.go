@@ -238,6 +238,30 @@ func (d *Doc) maybeFinish() {
 	}
 }
 
+// failCorrupt stops a document whose in-memory state may hold a half-applied update: it must
+// not serve, broadcast or checkpoint that state. Its sessions close with CloseInternal (they
+// reconnect), the registry stops handing it out at once, what is pending (updates applied in full
+// before) is still stored, and the next join loads the document afresh from the store.
+func (d *Doc) failCorrupt(err error) {
+	if d.stopping() {
+		return
+	}
+	d.log.Error("update failed half-way; reloading the document from the store", "err", err)
+	d.corrupt = true
+	d.r.mu.Lock()
+	if d.r.docs[d.name] == d {
+		delete(d.r.docs, d.name)
+		d.r.unloading[d.name] = d // the next load waits until what is pending is stored
+	}
+	d.r.mu.Unlock()
+	d.r.wheel.cancel(d)
+	d.setState(stateDraining)
+	for _, p := range d.peers {
+		d.kick(p, CloseInternal, err)
+	}
+	d.maybeFinish()
+}
+
 // finish checkpoints the document (compacting its log) and ends the actor. Nobody is attached
 // and the registry no longer hands the document out, so blocking on storage is fine here.
 func (d *Doc) finish() {
@@ -246,8 +270,8 @@ func (d *Doc) finish() {
 		d.finishDelete()
 		return
 	}
-	if d.r.storeCtx.Err() != nil {
-		return
+	if d.r.storeCtx.Err() != nil || d.corrupt {
+		return // a corrupt state is never checkpointed: the log has everything applied in full
 	}
 	if d.logLen > 0 {
 		d.verifySync() // so that the checkpoint can cover what the relay brought (prefix.go)

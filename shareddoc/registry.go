@@ -194,11 +194,17 @@ func (r *Registry) JoinOrCreate(ctx context.Context, name string, opts JoinOptio
 	d.joining++
 	r.mu.Unlock()
 
+	if testHookJoinCounted != nil {
+		testHookJoinCounted(d)
+	}
+
 	reply := make(chan error, 1)
-	if err := d.send(ctx, joinCmd{info: opts.Session, peer: opts.Peer, reply: reply}); err != nil {
-		r.mu.Lock()
-		d.joining--
-		r.mu.Unlock()
+	err = ctx.Err() // the client is already gone: do not queue the join
+	if err == nil {
+		err = d.send(ctx, joinCmd{info: opts.Session, peer: opts.Peer, reply: reply})
+	}
+	if err != nil {
+		d.abandonJoin()
 		return nil, created, fmt.Errorf("join %q: %w", name, err)
 	}
 	// Not ctx: once queued the join will be processed, and the caller must know that it is
@@ -295,6 +301,32 @@ func (r *Registry) forget(d *Doc) {
 		delete(r.unloading, d.name)
 	}
 	r.endEvictionLocked(d)
+}
+
+// testHookJoinCounted, set only by tests, runs after a join was counted in d.joining and
+// before it is queued to the actor.
+var testHookJoinCounted func(d *Doc)
+
+// abandonJoin un-counts a join (or hold) that was counted in d.joining but never reached the
+// actor. An idle unload skipped while it was on its way would otherwise never happen: the actor
+// un-counts it and re-arms the idle countdown if the document is still empty.
+func (d *Doc) abandonJoin() {
+	if d.send(context.Background(), unjoinCmd{}) != nil {
+		d.r.mu.Lock() // the actor ended: nothing left to unload
+		d.joining--
+		d.r.mu.Unlock()
+	}
+}
+
+type unjoinCmd struct{}
+
+func (unjoinCmd) run(d *Doc) {
+	d.r.mu.Lock()
+	d.joining--
+	d.r.mu.Unlock()
+	if len(d.peers) == 0 && d.state == stateLive {
+		d.afterEmpty()
+	}
 }
 
 // beginUnload removes d from the live map unless a join is on its way. The caller is d's

@@ -3,6 +3,7 @@ package shareddoc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,11 +36,25 @@ func (d *Doc) observe(update []byte, origin any, _ *crdt.Transaction) {
 func safeApply(doc *crdt.Doc, update []byte, origin any) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: panic: %v", crdt.ErrMalformedUpdate, v)
+			err = fmt.Errorf("%w: %w: panic: %v", errHalfApplied, crdt.ErrMalformedUpdate, v)
 		}
 	}()
-	return crdt.ApplyUpdate(doc, update, origin)
+	if err := crdt.ApplyUpdate(doc, update, origin); err != nil {
+		return err
+	}
+	if testHookAfterApply != nil {
+		testHookAfterApply(origin)
+	}
+	return nil
 }
+
+// errHalfApplied marks an update whose integration panicked: the crdt.Doc may hold part of it,
+// so it no longer matches what was stored and broadcast.
+var errHalfApplied = errors.New("update integration failed half-way")
+
+// testHookAfterApply, set only by tests, runs inside safeApply after the CRDT applied an update
+// (a panic there stands for one half-way through integration).
+var testHookAfterApply func(origin any)
 
 func safeDiff(doc *crdt.Doc, sv []byte) (diff []byte, err error) {
 	defer func() {
@@ -124,6 +139,10 @@ func (d *Doc) applyFromPeer(p *peer, update []byte) {
 		return
 	}
 	if err := safeApply(d.ydoc, update, p); err != nil {
+		if errors.Is(err, errHalfApplied) {
+			d.failCorrupt(err)
+			return
+		}
 		d.kick(p, CloseBadUpdate, err)
 		return
 	}
