@@ -61,6 +61,7 @@ type Doc struct {
 	remoteAw    map[string]map[uint64]struct{} // awareness clients per other node (remote.go)
 	recvAt      time.Time                      // Receive time of the message being handled (zero outside msgCmd.run)
 	logLen      int                            // updates in the log since the last checkpoint (approximately)
+	logBytes    int64                          // bytes of the updates appended since the last checkpoint (approximately)
 	state       docState                       // lifecycle.go; changed only by setState
 	compacting  bool
 	becameEmpty bool // the last session or hold left during this command; acted on by the loop
