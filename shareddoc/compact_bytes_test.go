@@ -23,3 +23,19 @@ func TestCompactAfterBytes(t *testing.T) {
 	send(t, d, "p", syncproto.EncodeUpdate(c.insert(t, strings.Repeat("x", 1000))))
 	eventually(t, func() bool { return h.store.compacts.Load() >= 1 }, "checkpoint after 1000 bytes")
 }
+
+// A document that loads a log past the count trigger checkpoints it right after the load,
+// without waiting for an edit.
+func TestLongLogCompactedOnLoad(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, shareddoc.Config{IdleTimeout: 0, CompactAfter: 3})
+	o := newOtherNode(h)
+	for _, s := range []string{"a", "b", "c", "d", "e"} {
+		o.write("doc", s)
+	}
+	h.join("doc", "p")
+	eventually(t, func() bool { return h.store.compacts.Load() >= 1 }, "checkpoint after load")
+	if got := storedText(t, h, "doc"); got != "abcde" {
+		t.Fatalf("stored %q, want abcde", got)
+	}
+}

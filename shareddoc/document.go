@@ -241,6 +241,9 @@ func (d *Doc) run() {
 	d.setState(stateLive)
 	defer d.stopTimers()
 	d.log.Debug("loaded", "log_len", d.logLen, "seq", d.pos.prefix)
+	if d.logTooLong() {
+		d.compact() // a long log is checkpointed now, not after the next append
+	}
 	if d.r.cfg.Relay != nil {
 		d.r.cfg.Relay.QueryAwareness(d.name)
 	}
