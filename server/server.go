@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -87,6 +88,11 @@ type Config struct {
 	// does not finish is given up (the log keeps everything). Zero means
 	// shareddoc.DefaultFlushTimeout; negative means no bound.
 	FlushTimeout time.Duration
+	// CompactAfter and CompactAfterBytes are shareddoc.Config's compaction triggers (a
+	// document checkpoints after that many appended updates or bytes); zero means the
+	// shareddoc default, negative turns that trigger off.
+	CompactAfter      int
+	CompactAfterBytes int64
 	// NodeInfo describes this node in the node registry (host, address). Optional.
 	NodeInfo string
 	// NodeID names this node in the node registry. Empty means the cluster's id, or a random
@@ -164,6 +170,9 @@ func New(cfg Config, st Store) *Server {
 
 			LoadTimeout:  orDefault(cfg.LoadTimeout, shareddoc.DefaultLoadTimeout),
 			FlushTimeout: orDefault(cfg.FlushTimeout, shareddoc.DefaultFlushTimeout),
+
+			CompactAfter:      compactAfter(cfg.CompactAfter),
+			CompactAfterBytes: cfg.CompactAfterBytes,
 		}),
 		upgrader: websocket.Upgrader{
 			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
@@ -348,4 +357,12 @@ func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// compactAfter maps server.Config.CompactAfter to shareddoc's: negative (off) is never reached.
+func compactAfter(n int) int {
+	if n < 0 {
+		return math.MaxInt
+	}
+	return n
 }

@@ -62,6 +62,7 @@ type Doc struct {
 	remoteAw    map[string]map[uint64]struct{} // awareness clients per other node (remote.go)
 	recvAt      time.Time                      // Receive time of the message being handled (zero outside msgCmd.run)
 	logLen      int                            // updates in the log since the last checkpoint (approximately)
+	logBytes    int64                          // bytes of the updates appended since the last checkpoint (approximately)
 	state       docState                       // lifecycle.go; changed only by setState
 	compacting  bool
 	becameEmpty bool // the last session or hold left during this command; acted on by the loop
@@ -241,6 +242,9 @@ func (d *Doc) run() {
 	d.setState(stateLive)
 	defer d.stopTimers()
 	d.log.Debug("loaded", "log_len", d.logLen, "seq", d.pos.prefix)
+	if d.logTooLong() {
+		d.compact() // a long log is checkpointed now, not after the next append
+	}
 	if d.r.cfg.Relay != nil {
 		d.r.cfg.Relay.QueryAwareness(d.name)
 	}

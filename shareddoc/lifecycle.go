@@ -122,7 +122,10 @@ func (d *Doc) load(ctx context.Context) error {
 		return fmt.Errorf("load document %q: %w", d.name, err)
 	}
 	d.loadedAt(seq)
-	d.logLen = len(updates)
+	d.logLen, d.logBytes = len(updates), 0
+	for _, u := range updates {
+		d.logBytes += int64(len(u))
+	}
 	if checkpoint != nil {
 		updates = append([][]byte{checkpoint}, updates...)
 	}

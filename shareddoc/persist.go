@@ -70,6 +70,7 @@ func (d *Doc) stored(res storeResult) {
 			d.r.cfg.Relay.PublishUpdate(d.name, res.seqs[i], u.update)
 		}
 		d.logLen++
+		d.logBytes += int64(len(u.update))
 		u.ack.ack(res.seqs[i], nil)
 		if u.origin == "" {
 			continue
@@ -113,7 +114,7 @@ func (d *Doc) stored(res storeResult) {
 		return
 	}
 	d.retryDelay = 0
-	if d.logLen >= d.r.cfg.CompactAfter {
+	if d.logTooLong() {
 		d.compact()
 	}
 	if d.state == stateUnloading {
@@ -148,13 +149,22 @@ func (d *Doc) compact() {
 	}()
 }
 
+// logTooLong reports whether the log since the last checkpoint reached either compaction
+// trigger: CompactAfter updates or CompactAfterBytes bytes (when that is positive).
+func (d *Doc) logTooLong() bool {
+	if d.logLen >= d.r.cfg.CompactAfter {
+		return true
+	}
+	return d.r.cfg.CompactAfterBytes > 0 && d.logBytes >= d.r.cfg.CompactAfterBytes
+}
+
 func (d *Doc) compacted(res compactResult) {
 	d.compacting = false
 	if res.err != nil {
 		d.r.stats.StoreErrors.Add(1)
 		d.log.Warn("checkpoint failed", "err", res.err)
 	} else {
-		d.logLen = 0 // approximately: updates stored meanwhile are counted again
+		d.logLen, d.logBytes = 0, 0 // approximately: updates stored meanwhile are counted again
 		d.log.Debug("checkpointed", "upto_seq", res.upto)
 	}
 	// Failed or not, the unload waited for this checkpoint; it goes ahead (a failed one only

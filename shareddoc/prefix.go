@@ -301,7 +301,7 @@ func (d *Doc) filled(res fillResult) {
 	if d.pos.known > d.pos.prefix && d.pos.grace == nil {
 		d.pos.want = true
 	}
-	if res.verify && d.logLen >= d.r.cfg.CompactAfter {
+	if res.verify && d.logTooLong() {
 		d.compact()
 	}
 }

@@ -43,6 +43,10 @@ type Config struct {
 	// CompactAfter is how many updates a loaded document appends before it checkpoints itself
 	// (it always checkpoints when it unloads). Zero means 1000.
 	CompactAfter int
+	// CompactAfterBytes is how many bytes of updates a loaded document appends before it
+	// checkpoints itself, whichever of this and CompactAfter comes first. Zero means 4 MiB;
+	// negative turns the bytes trigger off.
+	CompactAfterBytes int64
 	// MaxDocBytes bounds a document's encoded state: a peer's update that would take it past
 	// the bound is refused (permission-denied, ReasonTooLarge). Zero means unlimited.
 	MaxDocBytes int64
@@ -131,6 +135,9 @@ func NewRegistry(cfg Config) *Registry {
 	}
 	if cfg.CompactAfter <= 0 {
 		cfg.CompactAfter = 1000
+	}
+	if cfg.CompactAfterBytes == 0 {
+		cfg.CompactAfterBytes = 4 << 20
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Registry{

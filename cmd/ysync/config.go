@@ -37,6 +37,8 @@ type serveConfig struct {
 	PositionCheckInterval time.Duration // 0: never
 	LoadTimeout           time.Duration // 0: no bound
 	FlushTimeout          time.Duration // 0: no bound
+	CompactAfter          int           // 0: no count trigger
+	CompactAfterBytes     int64         // 0: no bytes trigger
 }
 
 // envName is the environment variable of a flag: YSYNC_ + upper case, dashes as underscores.
@@ -94,6 +96,8 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.DurationVar(&c.PositionCheckInterval, "position-check-interval", shareddoc.DefaultPositionCheckInterval, "with a database: how often loaded documents are compared with the log to catch up with other nodes' edits (0: never)")
 	fs.DurationVar(&c.LoadTimeout, "load-timeout", shareddoc.DefaultLoadTimeout, "deadline for loading a document from the store (and waiting for its previous instance's final checkpoint); past it its connections close with 1011 and reconnect (0: none)")
 	fs.DurationVar(&c.FlushTimeout, "flush-timeout", shareddoc.DefaultFlushTimeout, "deadline for one checkpoint of a document (and the workflow state hook); one that does not finish is given up, the update log keeps everything (0: none)")
+	fs.IntVar(&c.CompactAfter, "compact-after", 1000, "a loaded document checkpoints (compacts its update log) after this many appended updates, and right after a load of a longer log (0: no count trigger)")
+	fs.Int64Var(&c.CompactAfterBytes, "compact-after-bytes", 4<<20, "a loaded document checkpoints after this many bytes of appended updates, and right after a load of a bigger log (0: no bytes trigger)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ysync serve [flags]\n\nEvery flag can also be set as YSYNC_<FLAG> (dashes as underscores).\n\nflags:")
 		fs.PrintDefaults()
@@ -131,6 +135,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	}
 	if c.RedisURL != "" && c.DatabaseURL == "" {
 		return c, fmt.Errorf("%w: --redis-url (cluster mode) needs --database-url: the nodes share the PostgreSQL log, which is the truth Redis only carries news of", errUsage)
+	}
+	if c.CompactAfter < 0 || c.CompactAfterBytes < 0 {
+		return c, fmt.Errorf("%w: --compact-after and --compact-after-bytes must be >= 0", errUsage)
 	}
 	if c.LoadTimeout < 0 || c.FlushTimeout < 0 {
 		return c, fmt.Errorf("%w: --load-timeout and --flush-timeout must be >= 0", errUsage)

@@ -100,6 +100,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		NodeID:                cfg.NodeID,
 		LoadTimeout:           noneIfZero(cfg.LoadTimeout),
 		FlushTimeout:          noneIfZero(cfg.FlushTimeout),
+		CompactAfter:          offIfZero(cfg.CompactAfter),
+		CompactAfterBytes:     int64(offIfZero(int(cfg.CompactAfterBytes))),
 	}, st)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -141,4 +143,12 @@ func noneIfZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// offIfZero maps a flag's 0 (trigger off) to server.Config's negative (off).
+func offIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
