@@ -117,17 +117,27 @@ func (a *API) handleGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	got, err := wf.Repo.Get(r.Context(), id)
+	if got, ok := a.current(w, r, wf, id, "get"); ok {
+		writeResult(w, http.StatusOK, got)
+	}
+}
+
+// current reads workflow id as stored, or answers 404 (no such workflow), 410 (deleted) or the
+// failure of op, and returns false.
+func (a *API) current(w http.ResponseWriter, r *http.Request, wf *Workflows, id, op string) (*workflow.Workflow, bool) {
+	cur, err := wf.Repo.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, workflow.ErrNotFound):
 		writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no workflow %s", id)))
+		return nil, false
 	case err != nil:
-		a.failed(w, "get", err)
-	case got.DeletedAt != nil:
+		a.failed(w, op, err)
+		return nil, false
+	case cur.DeletedAt != nil:
 		writeAPIError(w, session.NewRPCError(workflow.ErrorDeleted, "the workflow has been deleted"))
-	default:
-		writeResult(w, http.StatusOK, got)
+		return nil, false
 	}
+	return cur, true
 }
 
 func (a *API) handlePut(w http.ResponseWriter, r *http.Request) {
@@ -174,16 +184,8 @@ func (a *API) handleDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cur, err := wf.Repo.Get(r.Context(), id)
-	switch {
-	case errors.Is(err, workflow.ErrNotFound):
-		writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no workflow %s", id)))
-		return
-	case err != nil:
-		a.failed(w, "delete", err)
-		return
-	case cur.DeletedAt != nil:
-		writeAPIError(w, session.NewRPCError(workflow.ErrorDeleted, "the workflow has been deleted"))
+	cur, ok := a.current(w, r, wf, id, "delete")
+	if !ok {
 		return
 	}
 	del := cur.Clone()

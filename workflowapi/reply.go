@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/ysync/ysync/internal/jsonreply"
 	"github.com/ysync/ysync/session"
 	"github.com/ysync/ysync/workflow"
 )
@@ -40,13 +41,7 @@ type apiReply struct {
 	Error  *session.RPCError `json:"error,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { jsonreply.Write(w, status, v) }
 
 func writeResult(w http.ResponseWriter, status int, result any) {
 	writeJSON(w, status, apiReply{OK: true, Result: result})

@@ -161,6 +161,12 @@ func TestWorkflowRPCReadOnly(t *testing.T) {
 // wfServer is a server with workflows on a fresh schema (documents in memory).
 func wfServer(t *testing.T) (*server.Server, string, *workflow.Repo, *pubsub.Broker) {
 	t.Helper()
+	return wfServerAuth(t, nil)
+}
+
+// wfServerAuth is wfServer with authentication by authn (nil: none).
+func wfServerAuth(t *testing.T, authn auth.Authenticator) (*server.Server, string, *workflow.Repo, *pubsub.Broker) {
+	t.Helper()
 	url := pgtest.NewSchema(t)
 	ctx := context.Background()
 	if err := migrations.Up(ctx, url); err != nil {
@@ -175,7 +181,7 @@ func wfServer(t *testing.T) (*server.Server, string, *workflow.Repo, *pubsub.Bro
 	t.Cleanup(broker.Close)
 	repo := workflow.NewRepo(pool)
 	svc := workflow.NewService(workflow.Config{Repo: repo, Broker: broker})
-	srv, _, base := servertest.StartMem(t, server.Config{IdleTimeout: time.Hour, Workflows: &workflowapi.Workflows{
+	srv, _, base := servertest.StartMem(t, server.Config{Authenticator: authn, IdleTimeout: time.Hour, Workflows: &workflowapi.Workflows{
 		Service: svc, Repo: repo, Broker: broker, AfterTimeout: 300 * time.Millisecond,
 	}})
 	return srv, base, repo, broker
@@ -386,22 +392,7 @@ func TestEventStream(t *testing.T) {
 // /api/workflows are admin operations (like the rest of the admin API); a token that may edit
 // the document is not enough. Save and reset stay editor operations.
 func TestWorkflowExternalWritesNeedAdmin(t *testing.T) {
-	url := pgtest.NewSchema(t)
-	ctx := context.Background()
-	if err := migrations.Up(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	broker := pubsub.New(0)
-	t.Cleanup(broker.Close)
-	repo := workflow.NewRepo(pool)
-	svc := workflow.NewService(workflow.Config{Repo: repo, Broker: broker})
-	_, _, base := servertest.StartMem(t, server.Config{Authenticator: servertest.JWTAuth(t), IdleTimeout: time.Hour,
-		Workflows: &workflowapi.Workflows{Service: svc, Repo: repo, Broker: broker}})
+	_, base, _, _ := wfServerAuth(t, servertest.JWTAuth(t))
 
 	editor := servertest.Token(t, auth.Claims{Subject: "editor", Docs: map[string]string{"workflow:*": "write"}})
 	admin := servertest.Token(t, auth.Claims{Subject: "ops", Admin: true})
