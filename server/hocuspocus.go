@@ -138,7 +138,7 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 			return s.hpAuthenticate(ctx, doc, token, label)
 		},
 		ValidName:     store.ValidName,
-		RPC:           workflowRPC{s},
+		RPC:           s.wf,
 		Stateless:     s.cfg.Stateless,
 		MaxDocuments:  hl.MaxDocuments,
 		MaxHeldFrames: hl.MaxHeldFrames,

@@ -17,7 +17,7 @@ import (
 // The HTTP side's defences (issue 8): connection limits at accept time (per client address, and
 // for connections that are not WebSockets), the http.Server timeouts, and the per-IP limit by a
 // trusted proxy header. WebSocket admission (per document, per process, per user) is in
-// trust.go; body limits in workflows.go (readBody).
+// trust.go; body limits in docs.go and workflowapi (readBody).
 //
 // Who counts what:
 //   - the limits.Listener of Serve counts every accepted connection per peer IP, and in total

@@ -1,6 +1,7 @@
 // Package server wires the HTTP surface of ysync: the WebSocket endpoint, health and readiness
 // probes, Prometheus metrics and the admin API; and it owns the order in which everything starts
-// and stops.
+// and stops. The workflow routes and requests are package workflowapi's: the server builds it
+// over its authentication, registry and counters (workflows.go), mounts its routes and stops it.
 package server
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/store"
 	"github.com/ysync/ysync/webhook"
+	"github.com/ysync/ysync/workflowapi"
 )
 
 // Store is what the server needs from persistence: the documents' store plus a readiness ping.
@@ -53,7 +55,8 @@ type Config struct {
 	// Hooks are passed to the document registry.
 	Hooks shareddoc.Hooks
 	// Workflows enables workflow documents: save/reset requests, /api/workflows, /api/events
-	// (workflows.go). They need PostgreSQL; nil means disabled and those routes answer 503.
+	// (package workflowapi, wired in workflows.go). They need PostgreSQL; nil means disabled and
+	// those routes answer 503.
 	Workflows *Workflows
 	// Authenticator checks the token of every WebSocket upgrade and admin API request
 	// (trust.go). Nil means no authentication: everyone may read and write every document and
@@ -114,11 +117,11 @@ type Server struct {
 	guard    guardState   // httpguard.go
 	metrics  metricsState // metrics.go
 
-	wf       workflowState // save/reset, /api/workflows, /api/events (workflows.go)
-	hp       hpState       // GET /ws, the Hocuspocus protocol (hocuspocus.go)
-	versions versionState  // automatic document versions (docs_versions.go)
-	hooks    *webhookState // change webhooks (docs_webhooks.go)
-	docs     docsStats     // document API counters (docs_metrics.go)
+	wf       *workflowapi.API // save/reset, /api/workflows, /api/events (workflows.go)
+	hp       hpState          // GET /ws, the Hocuspocus protocol (hocuspocus.go)
+	versions versionState     // automatic document versions (docs_versions.go)
+	hooks    *webhookState    // change webhooks (docs_webhooks.go)
+	docs     docsStats        // document API counters (docs_metrics.go)
 
 	cluster clusterState // node registry, relay hooks (cluster.go)
 
@@ -142,7 +145,7 @@ func New(cfg Config, st Store) *Server {
 	}
 	cfg.Limits = cfg.Limits.withDefaults(cfg.ReadLimit)
 	cfg.Versions = cfg.Versions.withDefaults()
-	cfg.Hooks = workflowHooks(cfg.Hooks, cfg.Workflows)
+	cfg.Hooks = workflowapi.Hooks(cfg.Hooks, cfg.Workflows)
 	ctx, cancel := context.WithCancel(context.Background())
 	hooks := newWebhooks(&cfg, st)
 	s := &Server{
@@ -191,12 +194,14 @@ func New(cfg Config, st Store) *Server {
 		cancel:   cancel,
 		sessions: make(map[string]adminSession),
 	}
+	s.wf = s.newWorkflowAPI()
 	s.http = &http.Server{
 		Handler:  s.Handler(),
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	httpTimeouts(s.http, cfg.Limits) // httpguard.go
-	s.initWorkflows()
+	// http.Server.Shutdown waits for active requests; an event stream never ends by itself.
+	s.http.RegisterOnShutdown(s.wf.Stop)
 	s.hpInit()
 	s.startWebhookForwarding()
 	s.startCluster()
@@ -218,8 +223,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/rooms/{name...}", s.requireAdmin(s.handleRoom))
 	mux.HandleFunc("GET /api/sessions", s.requireAdmin(s.handleSessions))
 	mux.HandleFunc("DELETE /api/sessions/{id}", s.requireAdmin(s.handleDeleteSession))
-	s.workflowRoutes(mux)
-	s.webRoutes(mux) // web.go
+	s.wf.Register(mux) // workflowapi
+	s.webRoutes(mux)   // web.go
 	s.docsRoutes(mux)
 	return s.guardHandler(mux)
 }
@@ -330,7 +335,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		Stats:       &s.stats,
 		Trust:       adm.sessionTrust(),
 	})
-	s.wireSession(c, r)
+	s.wf.WireSession(c, r)
 	s.mu.Lock()
 	s.sessions[info.ID] = c
 	draining := s.draining

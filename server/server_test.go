@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -15,53 +13,7 @@ import (
 
 	"github.com/ysync/ysync/crdt/syncproto"
 	"github.com/ysync/ysync/server"
-	"github.com/ysync/ysync/store"
 )
-
-func start(t *testing.T, cfg server.Config) (*server.Server, *httptest.Server) {
-	t.Helper()
-	st := store.NewMemory()
-	srv := server.New(cfg, st)
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		hs.Close()
-	})
-	return srv, hs
-}
-
-func dial(t *testing.T, hs *httptest.Server, doc, user string) *websocket.Conn {
-	t.Helper()
-	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws/" + doc + "?user=" + url.QueryEscape(user)
-	c, _, err := websocket.DefaultDialer.Dial(u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// syncOnce sends a SyncStep1 and reads until the step2 arrives, so the session is attached.
-func syncOnce(t *testing.T, c *websocket.Conn) {
-	t.Helper()
-	if err := c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0})); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, data, err := c.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m, _ := syncproto.Decode(data); m.Type == syncproto.TypeSync && m.SyncType == syncproto.SyncStep2 {
-			return
-		}
-	}
-}
 
 func getJSON(t *testing.T, u string, v any) int {
 	t.Helper()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,34 +17,7 @@ import (
 	"github.com/ysync/ysync/crdt/syncproto"
 	"github.com/ysync/ysync/server"
 	"github.com/ysync/ysync/shareddoc"
-	"github.com/ysync/ysync/store"
 )
-
-var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
-
-func token(t *testing.T, c auth.Claims) string {
-	t.Helper()
-	if c.Subject == "" {
-		c.Subject = "user-1"
-	}
-	if c.ExpiresAt == 0 {
-		c.ExpiresAt = time.Now().Add(time.Hour).Unix()
-	}
-	tok, err := auth.SignHS256(testSecret, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func jwtAuth(t *testing.T) *auth.JWT {
-	t.Helper()
-	j, err := auth.NewJWT(auth.JWTConfig{HS256Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
 
 // syncLog is a goroutine-safe log buffer.
 type syncLog struct {
@@ -63,48 +35,6 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// startMem is start with access to the memory store.
-func startMem(t *testing.T, cfg server.Config) (*server.Server, *store.Memory, string) {
-	t.Helper()
-	st := store.NewMemory()
-	srv := server.New(cfg, st)
-	hs := newHTTPServer(t, srv)
-	return srv, st, hs
-}
-
-func newHTTPServer(t *testing.T, srv *server.Server) string {
-	t.Helper()
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		hs.Close()
-	})
-	return hs.URL
-}
-
-// dialToken opens /ws/doc with ?token= (or none) and returns the connection or the HTTP status of
-// the refused upgrade.
-func dialToken(t *testing.T, base, doc, tok string, hdr http.Header) (*websocket.Conn, int) {
-	t.Helper()
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws/" + doc
-	if tok != "" {
-		u += "?token=" + tok
-	}
-	c, resp, err := websocket.DefaultDialer.Dial(u, hdr)
-	if err != nil {
-		if resp == nil {
-			t.Fatal(err)
-		}
-		return nil, resp.StatusCode
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, 101
 }
 
 func textUpdate(t *testing.T, client uint64, s string) []byte {

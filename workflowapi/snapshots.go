@@ -1,4 +1,4 @@
-package server
+package workflowapi
 
 import (
 	"errors"
@@ -16,16 +16,16 @@ type snapshotEntry struct {
 	LockVersion int `json:"lock_version"`
 }
 
-// handleWorkflowSnapshots lists the lock_versions of a workflow that have a stored snapshot
-// (every create, change and delete writes one), oldest first.
-func (s *Server) handleWorkflowSnapshots(w http.ResponseWriter, r *http.Request) {
-	wf, id, _, ok := s.workflowTarget(w, r, auth.Read)
+// handleSnapshots lists the lock_versions of a workflow that have a stored snapshot (every
+// create, change and delete writes one), oldest first.
+func (a *API) handleSnapshots(w http.ResponseWriter, r *http.Request) {
+	wf, id, _, ok := a.target(w, r, auth.Read)
 	if !ok {
 		return
 	}
 	versions, err := wf.Repo.SnapshotVersions(r.Context(), id)
 	if err != nil {
-		s.workflowFailed(w, "list snapshots", err)
+		a.failed(w, "list snapshots", err)
 		return
 	}
 	if len(versions) == 0 {
@@ -40,9 +40,9 @@ func (s *Server) handleWorkflowSnapshots(w http.ResponseWriter, r *http.Request)
 	writeResult(w, http.StatusOK, out)
 }
 
-// handleWorkflowSnapshot answers one snapshot: the workflow as it was stored at that lock_version.
-func (s *Server) handleWorkflowSnapshot(w http.ResponseWriter, r *http.Request) {
-	wf, id, _, ok := s.workflowTarget(w, r, auth.Read)
+// handleSnapshot answers one snapshot: the workflow as it was stored at that lock_version.
+func (a *API) handleSnapshot(w http.ResponseWriter, r *http.Request) {
+	wf, id, _, ok := a.target(w, r, auth.Read)
 	if !ok {
 		return
 	}
@@ -56,7 +56,7 @@ func (s *Server) handleWorkflowSnapshot(w http.ResponseWriter, r *http.Request) 
 	case errors.Is(err, workflow.ErrNotFound):
 		writeAPIError(w, session.NewRPCError(errorNotFound, fmt.Sprintf("no snapshot of workflow %s at lock_version %d", id, v)))
 	case err != nil:
-		s.workflowFailed(w, "get snapshot", err)
+		a.failed(w, "get snapshot", err)
 	default:
 		writeResult(w, http.StatusOK, got)
 	}

@@ -1,4 +1,4 @@
-package server
+package workflowapi
 
 import (
 	"encoding/json"
@@ -21,11 +21,11 @@ import (
 // Each event is "event: <type>" (saved, reset, updated, deleted) and "data: <JSON>" ({"type",
 // "id", "lock_version"}), flushed at once. A comment line goes out first (the subscription is
 // live from then on) and every Heartbeat while nothing happens. The stream ends when the client
-// goes away, when the server shuts down, and when the client falls so far behind that the broker
-// dropped its subscription (it then reconnects and re-reads what it mirrors), and when a write
-// does not reach the client within EventWriteWait (it stopped reading).
-func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflows(w)
+// goes away, when the server shuts down (Stop), and when the client falls so far behind that the
+// broker dropped its subscription (it then reconnects and re-reads what it mirrors), and when a
+// write does not reach the client within EventWriteWait (it stopped reading).
+func (a *API) handleEvents(w http.ResponseWriter, r *http.Request) {
+	wf := a.workflows(w)
 	if wf == nil {
 		return
 	}
@@ -42,14 +42,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id, ok := workflow.ParseDocName(topic); ok {
-		if _, ok := s.authorizeWorkflow(w, r, id, auth.Read, tokenQueryOrHeader); !ok {
+		if _, ok := a.authorize(w, r, id, auth.Read, true); !ok {
 			return
 		}
-	} else if !s.Open() {
-		// Every workflow's events: an admin's view (requireAdmin answers 401/403 itself).
-		admin := false
-		s.requireAdmin(func(http.ResponseWriter, *http.Request) { admin = true })(w, r)
-		if !admin {
+	} else if !a.cfg.Auth.Open() {
+		// Every workflow's events: an admin's view (RequireAdmin answers 401/403 itself).
+		if !a.cfg.Auth.RequireAdmin(w, r) {
 			return
 		}
 	}
@@ -65,8 +63,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Time{})
 	events, cancel := wf.Broker.Subscribe(topic)
 	defer cancel()
-	s.guard.eventStreams.Add(1)
-	defer s.guard.eventStreams.Add(-1)
+	count(a.cfg.Metrics.EventStreams, 1)
+	defer count(a.cfg.Metrics.EventStreams, -1)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -85,8 +83,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				s.guard.eventDropped.Add(1)
-				s.log.Info("event stream dropped: the client does not read", "topic", topic, "remote", s.remote(r))
+				count(a.cfg.Metrics.EventDropped, 1)
+				a.log.Info("event stream dropped: the client does not read", "topic", topic, "remote", a.cfg.Remote(r))
 			}
 			return false
 		}
@@ -114,7 +112,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-r.Context().Done():
 			return
-		case <-s.wf.stop:
+		case <-a.stop:
 			return
 		}
 	}

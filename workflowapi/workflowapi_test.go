@@ -1,4 +1,4 @@
-package server_test
+package workflowapi_test
 
 import (
 	"bufio"
@@ -19,11 +19,13 @@ import (
 	"github.com/ysync/ysync/crdt"
 	"github.com/ysync/ysync/crdt/syncproto"
 	"github.com/ysync/ysync/internal/pgtest"
+	"github.com/ysync/ysync/internal/servertest"
 	"github.com/ysync/ysync/migrations"
 	"github.com/ysync/ysync/pubsub"
 	"github.com/ysync/ysync/server"
 	"github.com/ysync/ysync/shareddoc"
 	"github.com/ysync/ysync/workflow"
+	"github.com/ysync/ysync/workflowapi"
 )
 
 type apiReply struct {
@@ -101,7 +103,7 @@ func errType(reply map[string]any) string {
 // Without a database the workflow routes say why they are unavailable, and so do the requests.
 func TestWorkflowsNeedDatabase(t *testing.T) {
 	t.Parallel()
-	_, hs := start(t, server.Config{})
+	_, hs := servertest.Start(t, server.Config{})
 	for _, r := range []struct{ method, path string }{
 		{"POST", "/api/workflows"},
 		{"GET", "/api/workflows/" + workflow.NewID()},
@@ -113,16 +115,16 @@ func TestWorkflowsNeedDatabase(t *testing.T) {
 			t.Fatalf("%s %s: %d %+v", r.method, r.path, status, out)
 		}
 	}
-	c := dial(t, hs, workflow.DocName(workflow.NewID()), "u")
-	syncOnce(t, c)
+	c := servertest.Dial(t, hs, workflow.DocName(workflow.NewID()), "u")
+	servertest.SyncOnce(t, c)
 	if got := rpc(t, c, `{"id": 1, "method": "save_workflow"}`); errType(got) != "unavailable" || got["id"] != float64(1) {
 		t.Fatalf("reply %v", got)
 	}
 	if got := rpc(t, c, `[1, 2]`); errType(got) != "bad_request" || got["id"] != nil {
 		t.Fatalf("reply %v", got)
 	}
-	plain := dial(t, hs, "notes", "u")
-	syncOnce(t, plain)
+	plain := servertest.Dial(t, hs, "notes", "u")
+	servertest.SyncOnce(t, plain)
 	if got := rpc(t, plain, `{"id": "x", "method": "reset_workflow"}`); errType(got) != "not_found" || got["id"] != "x" {
 		t.Fatalf("reply %v", got)
 	}
@@ -133,10 +135,10 @@ func TestWorkflowRPCReadOnly(t *testing.T) {
 	t.Parallel()
 	broker := pubsub.New(0) // workflows "enabled" without a service: nothing may get that far
 	t.Cleanup(broker.Close)
-	_, _, base := startMem(t, server.Config{Authenticator: jwtAuth(t), Workflows: &server.Workflows{Broker: broker}})
+	_, _, base := servertest.StartMem(t, server.Config{Authenticator: servertest.JWTAuth(t), Workflows: &workflowapi.Workflows{Broker: broker}})
 	doc := workflow.DocName(workflow.NewID())
-	c, _ := dialToken(t, base, doc, token(t, auth.Claims{Subject: "viewer", Docs: map[string]string{"workflow:*": "read"}}), nil)
-	syncOnce(t, c)
+	c, _ := servertest.DialToken(t, base, doc, servertest.Token(t, auth.Claims{Subject: "viewer", Docs: map[string]string{"workflow:*": "read"}}), nil)
+	servertest.SyncOnce(t, c)
 	if got := rpc(t, c, `{"id": 1, "method": "save_workflow"}`); errType(got) != "unauthorized" {
 		t.Fatalf("reply %v", got)
 	}
@@ -146,7 +148,7 @@ func TestWorkflowRPCReadOnly(t *testing.T) {
 	if status != http.StatusUnauthorized {
 		t.Fatalf("save without token: %d", status)
 	}
-	readTok := token(t, auth.Claims{Subject: "viewer", Docs: map[string]string{"workflow:*": "read"}})
+	readTok := servertest.Token(t, auth.Claims{Subject: "viewer", Docs: map[string]string{"workflow:*": "read"}})
 	status, _ = callToken(t, "POST", base+"/api/workflows/"+id+"/save", readTok, nil)
 	if status != http.StatusForbidden {
 		t.Fatalf("save with a read token: %d", status)
@@ -158,6 +160,12 @@ func TestWorkflowRPCReadOnly(t *testing.T) {
 
 // wfServer is a server with workflows on a fresh schema (documents in memory).
 func wfServer(t *testing.T) (*server.Server, string, *workflow.Repo, *pubsub.Broker) {
+	t.Helper()
+	return wfServerAuth(t, nil)
+}
+
+// wfServerAuth is wfServer with authentication by authn (nil: none).
+func wfServerAuth(t *testing.T, authn auth.Authenticator) (*server.Server, string, *workflow.Repo, *pubsub.Broker) {
 	t.Helper()
 	url := pgtest.NewSchema(t)
 	ctx := context.Background()
@@ -173,7 +181,7 @@ func wfServer(t *testing.T) (*server.Server, string, *workflow.Repo, *pubsub.Bro
 	t.Cleanup(broker.Close)
 	repo := workflow.NewRepo(pool)
 	svc := workflow.NewService(workflow.Config{Repo: repo, Broker: broker})
-	srv, _, base := startMem(t, server.Config{IdleTimeout: time.Hour, Workflows: &server.Workflows{
+	srv, _, base := servertest.StartMem(t, server.Config{Authenticator: authn, IdleTimeout: time.Hour, Workflows: &workflowapi.Workflows{
 		Service: svc, Repo: repo, Broker: broker, AfterTimeout: 300 * time.Millisecond,
 	}})
 	return srv, base, repo, broker
@@ -330,7 +338,7 @@ func TestEventStream(t *testing.T) {
 	t.Parallel()
 	broker := pubsub.New(0)
 	t.Cleanup(broker.Close)
-	srv, _, base := startMem(t, server.Config{Workflows: &server.Workflows{Broker: broker, Heartbeat: 50 * time.Millisecond}})
+	srv, _, base := servertest.StartMem(t, server.Config{Workflows: &workflowapi.Workflows{Broker: broker, Heartbeat: 50 * time.Millisecond}})
 	if status, _ := call(t, "GET", base+"/api/events?topic=nonsense", nil); status != http.StatusBadRequest {
 		t.Fatalf("bad topic: %d", status)
 	}
@@ -384,25 +392,10 @@ func TestEventStream(t *testing.T) {
 // /api/workflows are admin operations (like the rest of the admin API); a token that may edit
 // the document is not enough. Save and reset stay editor operations.
 func TestWorkflowExternalWritesNeedAdmin(t *testing.T) {
-	url := pgtest.NewSchema(t)
-	ctx := context.Background()
-	if err := migrations.Up(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	broker := pubsub.New(0)
-	t.Cleanup(broker.Close)
-	repo := workflow.NewRepo(pool)
-	svc := workflow.NewService(workflow.Config{Repo: repo, Broker: broker})
-	_, _, base := startMem(t, server.Config{Authenticator: jwtAuth(t), IdleTimeout: time.Hour,
-		Workflows: &server.Workflows{Service: svc, Repo: repo, Broker: broker}})
+	_, base, _, _ := wfServerAuth(t, servertest.JWTAuth(t))
 
-	editor := token(t, auth.Claims{Subject: "editor", Docs: map[string]string{"workflow:*": "write"}})
-	admin := token(t, auth.Claims{Subject: "ops", Admin: true})
+	editor := servertest.Token(t, auth.Claims{Subject: "editor", Docs: map[string]string{"workflow:*": "write"}})
+	admin := servertest.Token(t, auth.Claims{Subject: "ops", Admin: true})
 	wf := newWorkflow()
 	wf.ID = workflow.NewID()
 	if status, _ := callToken(t, "POST", base+"/api/workflows", editor, wf); status != http.StatusForbidden {
@@ -429,7 +422,7 @@ func TestWorkflowExternalWritesNeedAdmin(t *testing.T) {
 // with 4404, which y-websocket treats as permanent, instead of 1011 and an endless reconnect loop.
 func TestUnknownWorkflowClosesForGood(t *testing.T) {
 	_, base, _, _ := wfServer(t)
-	c, _ := dialToken(t, base, workflow.DocName(workflow.NewID()), "", nil)
+	c, _ := servertest.DialToken(t, base, workflow.DocName(workflow.NewID()), "", nil)
 	if err := c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0})); err != nil {
 		t.Fatal(err)
 	}
