@@ -3,6 +3,7 @@
 //
 //	ysync-load [flags]                               run a scenario, print a report
 //	ysync-load compare NAME=a.json[,b.json] NAME2=c.json[,...]   side-by-side medians and ratios
+//	ysync-load joinstorm --trace T.json.gz [--joiners 300 --storms 3]  join storm (joinstorm.go)
 //
 // It runs --clients connections over --docs documents (client i joins document i % docs), many
 // per process: one reader goroutine per connection, one scheduler goroutine and a few workers
@@ -47,6 +48,9 @@ func main() {
 func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return runCompare(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "joinstorm" {
+		return runJoinStormCmd(ctx, args[1:], stdout, stderr)
 	}
 	cfg, opts, err := parseFlags(args, stderr)
 	if err != nil {

@@ -89,6 +89,8 @@ type report struct {
 
 	Errors []string      `json:"errors,omitempty"`
 	Server *serverReport `json:"server,omitempty"`
+	// JoinStorm is set by `ysync-load joinstorm` (joinstorm.go); the fields above are then unused.
+	JoinStorm *joinStormReport `json:"join_storm,omitempty"`
 }
 
 func latencyOf(h *hist) latency {
@@ -187,23 +189,52 @@ type metric struct {
 	get   func(*report) float64
 	unit  string
 	lower bool // lower is better
+	join  bool // a join-storm metric (only join-storm reports have it; they have no other)
+}
+
+// value is m of r, NaN when r is not of m's kind.
+func (m metric) value(r *report) float64 {
+	if (r.JoinStorm != nil) != m.join {
+		return math.NaN()
+	}
+	return m.get(r)
 }
 
 var metrics = []metric{
-	{"p50 latency", func(r *report) float64 { return r.Latency.P50 }, "ms", true},
-	{"p99 latency", func(r *report) float64 { return r.Latency.P99 }, "ms", true},
-	{"max latency", func(r *report) float64 { return r.Latency.Max }, "ms", true},
-	{"delivered/s", func(r *report) float64 { return r.DeliveredPerS }, "/s", false},
-	{"lost deliveries", func(r *report) float64 { return float64(r.LostDeliveries) }, "", true},
-	{"connect errors+drops", func(r *report) float64 { return float64(r.ConnectErrors + r.Dropped) }, "", true},
-	{"RSS before", srv(func(s *serverReport) float64 { return float64(s.RSSBeforeKiB) / 1024 }), "MiB", true},
-	{"RSS idle (all connected)", srv(func(s *serverReport) float64 { return float64(s.RSSIdleKiB) / 1024 }), "MiB", true},
-	{"RSS max under load", srv(func(s *serverReport) float64 { return float64(s.RSSLoadMaxKiB) / 1024 }), "MiB", true},
-	{"RSS per idle conn", srv(func(s *serverReport) float64 { return s.RSSPerIdleConn }), "KiB", true},
-	{"server CPU, window", srv(func(s *serverReport) float64 { return s.CPUMeasureS }), "s", true},
-	{"server CPU, connect", srv(func(s *serverReport) float64 { return s.CPUConnectS }), "s", true},
-	{"generator cores, window", func(r *report) float64 { return r.GenCoresMeasure }, "", true},
-	{"other processes' cores, window", func(r *report) float64 { return r.OtherCoresMeasure }, "", true},
+	{"p50 latency", func(r *report) float64 { return r.Latency.P50 }, "ms", true, false},
+	{"p99 latency", func(r *report) float64 { return r.Latency.P99 }, "ms", true, false},
+	{"max latency", func(r *report) float64 { return r.Latency.Max }, "ms", true, false},
+	{"delivered/s", func(r *report) float64 { return r.DeliveredPerS }, "/s", false, false},
+	{"lost deliveries", func(r *report) float64 { return float64(r.LostDeliveries) }, "", true, false},
+	{"connect errors+drops", func(r *report) float64 { return float64(r.ConnectErrors + r.Dropped) }, "", true, false},
+	{"RSS before", srv(func(s *serverReport) float64 { return float64(s.RSSBeforeKiB) / 1024 }), "MiB", true, false},
+	{"RSS idle (all connected)", srv(func(s *serverReport) float64 { return float64(s.RSSIdleKiB) / 1024 }), "MiB", true, false},
+	{"RSS max under load", srv(func(s *serverReport) float64 { return float64(s.RSSLoadMaxKiB) / 1024 }), "MiB", true, false},
+	{"RSS per idle conn", srv(func(s *serverReport) float64 { return s.RSSPerIdleConn }), "KiB", true, false},
+	{"server CPU, window", srv(func(s *serverReport) float64 { return s.CPUMeasureS }), "s", true, false},
+	{"server CPU, connect", srv(func(s *serverReport) float64 { return s.CPUConnectS }), "s", true, false},
+	{"server CPU per delivery", nil, "µs", true, false},
+	{"generator cores, window", func(r *report) float64 { return r.GenCoresMeasure }, "", true, false},
+	{"other processes' cores, window", func(r *report) float64 { return r.OtherCoresMeasure }, "", true, false},
+	{"join storm: server CPU", func(r *report) float64 { return r.JoinStorm.MedianCPUS }, "s", true, true},
+	{"join storm: wall, first dial to last state", func(r *report) float64 { return r.JoinStorm.MedianWall }, "ms", true, true},
+	{"join storm: join p99", func(r *report) float64 { return median(r.JoinStorm.JoinP99MS) }, "ms", true, true},
+	{"join storm: state bytes", func(r *report) float64 { return float64(r.JoinStorm.StateBytes) }, "", true, true},
+	{"join storm: failed joins", func(r *report) float64 { return float64(r.JoinStorm.Failed) }, "", true, true},
+}
+
+func init() {
+	// Server CPU in the measured window per delivered update: what fan-out costs per frame.
+	for i := range metrics {
+		if metrics[i].name == "server CPU per delivery" {
+			metrics[i].get = func(r *report) float64 {
+				if r.Server == nil || r.Server.CPUMeasureS < 0 || r.Deliveries <= 0 {
+					return math.NaN()
+				}
+				return r.Server.CPUMeasureS / float64(r.Deliveries) * 1e6
+			}
+		}
+	}
 }
 
 func srv(f func(*serverReport) float64) func(*report) float64 {
@@ -290,6 +321,17 @@ func runCompare(args []string, w io.Writer) error {
 	}
 	fmt.Fprintln(tw, head)
 	for _, m := range metrics {
+		any := false
+		for _, g := range groups {
+			for _, r := range g.runs {
+				if v := m.value(r); !math.IsNaN(v) && v >= 0 {
+					any = true
+				}
+			}
+		}
+		if !any {
+			continue // no report of this kind (join-storm rows in a fan-out table and so on)
+		}
 		line := m.name
 		if m.unit != "" {
 			line += " (" + m.unit + ")"
@@ -299,7 +341,7 @@ func runCompare(args []string, w io.Writer) error {
 		for _, g := range groups {
 			var vs []float64
 			for _, r := range g.runs {
-				vs = append(vs, m.get(r))
+				vs = append(vs, m.value(r))
 			}
 			med := median(vs)
 			meds = append(meds, med)
