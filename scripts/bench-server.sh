@@ -2,11 +2,23 @@
 # bench-server.sh: the same y-websocket load against ysync and the reference Node server
 # (@y/websocket-server), one after the other on this machine, and a side-by-side table.
 #
-#   scripts/bench-server.sh [--quick] [--runs K] [--clients N] [--docs D] [--rate R]
+#   scripts/bench-server.sh [--scenario fanout|joinstorm|idle|all] [--profile] [--quick]
+#                           [--runs K] [--clients N] [--docs D] [--rate R]
 #                           [--duration S] [--warmup S] [--idle S] [--connect-rate C]
+#                           [--joiners N] [--storms K] [--trace FILE] [--idle-clients N]
 #                           [--only ysync|reference|hocuspocus] [--protocol y-websocket|hocuspocus]
 #                           [--out DIR] [--keep]
 #
+# Scenarios (issue 14): fanout (the default, below); joinstorm: one document seeded with the end
+# state of --trace (default automerge-paper from $YSYNC_TRACES_DIR or ../shared/traces), then
+# --joiners (300) clients joining at once, --storms (3) times per run (`ysync-load joinstorm`;
+# y-websocket only); idle: --idle-clients (8000) connections over 100 documents, connected,
+# synced and idle (RSS per idle connection; the script raises `ulimit -n`); all: fanout and idle
+# with both protocols (ysync vs the reference, ysync vs Hocuspocus), joinstorm, and
+# scripts/bench-bigdoc.sh if it exists, with shorter fanout windows (20 s after 3 s) so that
+# `--scenario all --runs 3` stays under 15 minutes. --profile records each server with
+# `perf record -g` (node with --perf-basic-prof, so JS frames have names) and writes the top
+# symbols of each run next to the results (*.perf.txt).
 # Default scenario: the issue's target, 1000 clients over 100 documents, 1 edit/s each, 30 s
 # measured after 5 s warmup; --quick: 100 clients / 10 docs / 10 s. Every run starts a fresh
 # server on a free 127.0.0.1 port, waits for it, runs cmd/ysync-load with --server-pid (the
@@ -29,10 +41,17 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 CLIENTS=1000 DOCS=100 RATE=1 DURATION=30 WARMUP=5 IDLE=5 CONNECT_RATE=200 RUNS=1
-ONLY="" OUT="" KEEP=0 GRACE=15 PROTOCOL=y-websocket
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+ONLY="" OUT="" KEEP=0 GRACE=15 PROTOCOL=y-websocket SCENARIO=fanout PROFILE=0
+JOINERS=300 STORMS=3 TRACE="" IDLE_CLIENTS=8000
+usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--scenario) SCENARIO=$2; shift ;;
+	--profile) PROFILE=1 ;;
+	--joiners) JOINERS=$2; shift ;;
+	--storms) STORMS=$2; shift ;;
+	--trace) TRACE=$2; shift ;;
+	--idle-clients) IDLE_CLIENTS=$2; shift ;;
 	--quick) CLIENTS=100 DOCS=10 DURATION=10 WARMUP=2 IDLE=3 ;;
 	--runs) RUNS=$2; shift ;;
 	--clients) CLIENTS=$2; shift ;;
@@ -58,6 +77,7 @@ OUT=${OUT:-$TMP/results}
 mkdir -p "$OUT"
 SERVER_PID=""
 cleanup() {
+	if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID" 2>/dev/null || true; fi
 	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
 		kill -TERM "$SERVER_PID" 2>/dev/null || true
 		wait "$SERVER_PID" 2>/dev/null || true
@@ -108,13 +128,13 @@ start_server() { # name port log
 		WS_URL="ws://127.0.0.1:$2/ws"
 		;;
 	hocuspocus)
-		HOST=127.0.0.1 PORT="$2" node "$ROOT/scripts/hocuspocus-server.mjs" >"$3" 2>&1 &
+		HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$ROOT/scripts/hocuspocus-server.mjs" >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/"
 		WS_URL="ws://127.0.0.1:$2"
 		;;
 	reference)
-		env -u YPERSISTENCE HOST=127.0.0.1 PORT="$2" node "$REF_JS" >"$3" 2>&1 &
+		env -u YPERSISTENCE HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$REF_JS" >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/"
 		WS_URL="ws://127.0.0.1:$2"
@@ -134,54 +154,142 @@ stop_server() {
 	SERVER_PID=""
 }
 
-SERVERS=(ysync reference)
+# Profiling: perf samples the whole server process (kernel included, so write(2) and the TCP
+# stack show); the same tool for Go and Node, so the two profiles read alike.
+PERF_PID="" PERF_FILE=""
+NODE_FLAGS=()
+if [ "$PROFILE" = 1 ]; then
+	command -v perf >/dev/null || { echo "bench-server: --profile needs perf" >&2; exit 1; }
+	NODE_FLAGS=(--perf-basic-prof)
+fi
+profile_start() { # file
+	[ "$PROFILE" = 1 ] || return 0
+	PERF_FILE=$1
+	perf record -q -F 499 -g -p "$SERVER_PID" -o "$PERF_FILE" >/dev/null 2>&1 &
+	PERF_PID=$!
+}
+profile_stop() {
+	[ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null || true
+	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=""
+	perf report -i "$PERF_FILE" --stdio --no-children --sort symbol --percent-limit 1.5 -g none 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -40 >"${PERF_FILE%.data}.txt" || true
+	echo "   profile: ${PERF_FILE%.data}.txt" >&2
+}
+
+# 8,000 idle connections need more descriptors than the usual 1024 (the generator and the
+# server each hold one per connection).
+raise_nofile() {
+	ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CLIENTS + 256)) ]; then
+		echo "bench-server: ulimit -n is $(ulimit -n), below $IDLE_CLIENTS connections + slack" >&2
+		exit 1
+	fi
+}
+
+if [ -z "$TRACE" ]; then
+	TRACE=${YSYNC_TRACES_DIR:-$ROOT/../shared/traces}/automerge-paper.json.gz
+	[ -f "$TRACE" ] || TRACE=/work/shared/traces/automerge-paper.json.gz
+fi
+
 YSYNC_ARGS=()
-case "$PROTOCOL" in
-y-websocket) ;;
-hocuspocus) SERVERS=(ysync hocuspocus) ;;
-*) echo "bench-server: --protocol y-websocket or hocuspocus" >&2; exit 2 ;;
-esac
-[ -n "$ONLY" ] && SERVERS=("$ONLY")
 declare -A FILES
-echo "== scenario: $CLIENTS clients / $DOCS docs, $RATE edit/s each, ${DURATION}s measured after ${WARMUP}s warmup, ${IDLE}s idle; $RUNS run(s) per server; nproc $(nproc)" >&2
-for run in $(seq 1 "$RUNS"); do
-	for name in "${SERVERS[@]}"; do
-		port=$(free_port)
-		log="$OUT/$name-$run.server.log"
-		json="$OUT/$name-$run.json"
-		echo "== run $run/$RUNS: $name on 127.0.0.1:$port (load avg $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-		start_server "$name" "$port" "$log"
-		"$TMP/bin/ysync-load" --url "$WS_URL" --clients "$CLIENTS" --docs "$DOCS" --rate "$RATE" \
-			--duration "${DURATION}s" --warmup "${WARMUP}s" --idle "${IDLE}s" --grace "${GRACE}s" \
-			--connect-rate "$CONNECT_RATE" --server-pid "$SERVER_PID" --name "$name" --protocol "$PROTOCOL" \
-			--json "$json" >"$OUT/$name-$run.txt" 2>&1 || echo "bench-server: generator failed for $name (see $OUT/$name-$run.txt)" >&2
-		sed 's/^/   /' "$OUT/$name-$run.txt" | grep -v '^   ysync-load:' >&2 || true
-		stop_server
-		if [ -s "$json" ]; then FILES[$name]="${FILES[$name]:+${FILES[$name]},}$json"; fi
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+
+# bench TITLE PROTOCOL "SERVERS" GENERATOR-ARGS...: RUNS runs per server, alternating, then the
+# table of medians (ratios: first server / second).
+bench() {
+	local title=$1 proto=$2 servers=$3
+	shift 3
+	local -a names
+	read -r -a names <<<"$servers"
+	[ -n "$ONLY" ] && names=("$ONLY")
+	local tag=${title// /-}
+	FILES=()
+	echo "== $title: $* ; $RUNS run(s) per server; nproc $(nproc)" >&2
+	local run name port log json
+	for run in $(seq 1 "$RUNS"); do
+		for name in "${names[@]}"; do
+			port=$(free_port)
+			log="$OUT/$tag-$name-$run.server.log"
+			json="$OUT/$tag-$name-$run.json"
+			echo "== $title run $run/$RUNS: $name on 127.0.0.1:$port (load avg $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+			start_server "$name" "$port" "$log"
+			profile_start "$OUT/$tag-$name-$run.perf.data"
+			if [ "$proto" = joinstorm ]; then
+				"$TMP/bin/ysync-load" joinstorm --url "$WS_URL" --server-pid "$SERVER_PID" --name "$name" \
+					--json "$json" "$@" >"$OUT/$tag-$name-$run.txt" 2>&1 ||
+					echo "bench-server: generator failed for $name (see $OUT/$tag-$name-$run.txt)" >&2
+			else
+				"$TMP/bin/ysync-load" --url "$WS_URL" --server-pid "$SERVER_PID" --name "$name" --protocol "$proto" \
+					--json "$json" "$@" >"$OUT/$tag-$name-$run.txt" 2>&1 ||
+					echo "bench-server: generator failed for $name (see $OUT/$tag-$name-$run.txt)" >&2
+			fi
+			sed 's/^/   /' "$OUT/$tag-$name-$run.txt" | grep -v '^   ysync-load:' >&2 || true
+			profile_stop
+			stop_server
+			if [ -s "$json" ]; then FILES[$name]="${FILES[$name]:+${FILES[$name]},}$json"; fi
+		done
 	done
-done
+	local args=()
+	for name in "${names[@]}"; do
+		[ -n "${FILES[$name]:-}" ] && args+=("$name=${FILES[$name]}")
+	done
+	{
+		echo
+		echo "### $title ($*; $RUNS run(s) each, alternating; $(nproc) CPUs shared with other work)"
+		"$TMP/bin/ysync-load" compare "${args[@]}"
+	} | tee -a "$SUMMARY"
+}
+
+fanout_args() { # clients docs duration warmup idle
+	echo --clients "$1" --docs "$2" --rate "$RATE" --duration "${3}s" --warmup "${4}s" --idle "${5}s" \
+		--grace "${GRACE}s" --connect-rate "$CONNECT_RATE"
+}
+idle_args() {
+	echo --clients "$IDLE_CLIENTS" --docs 100 --rate 0 --idle "${IDLE}s" --connect-rate 2000 --sync-timeout 120s
+}
+join_args() {
+	echo --trace "$TRACE" --joiners "$JOINERS" --storms "$STORMS"
+}
+
+case "$SCENARIO" in
+fanout)
+	case "$PROTOCOL" in
+	y-websocket) bench fanout y-websocket "ysync reference" $(fanout_args "$CLIENTS" "$DOCS" "$DURATION" "$WARMUP" "$IDLE") ;;
+	hocuspocus) bench "fanout hocuspocus" hocuspocus "ysync hocuspocus" $(fanout_args "$CLIENTS" "$DOCS" "$DURATION" "$WARMUP" "$IDLE") ;;
+	*) echo "bench-server: --protocol y-websocket or hocuspocus" >&2; exit 2 ;;
+	esac
+	;;
+joinstorm)
+	[ -f "$TRACE" ] || { echo "bench-server: trace $TRACE missing (--trace, YSYNC_TRACES_DIR)" >&2; exit 1; }
+	bench joinstorm joinstorm "ysync reference" $(join_args)
+	;;
+idle)
+	raise_nofile
+	case "$PROTOCOL" in
+	y-websocket) bench idle y-websocket "ysync reference" $(idle_args) ;;
+	hocuspocus) bench "idle hocuspocus" hocuspocus "ysync hocuspocus" $(idle_args) ;;
+	*) echo "bench-server: --protocol y-websocket or hocuspocus" >&2; exit 2 ;;
+	esac
+	;;
+all)
+	raise_nofile
+	[ -f "$TRACE" ] || { echo "bench-server: trace $TRACE missing (--trace, YSYNC_TRACES_DIR)" >&2; exit 1; }
+	bench joinstorm joinstorm "ysync reference" $(join_args)
+	bench fanout y-websocket "ysync reference" $(fanout_args "$CLIENTS" "$DOCS" 20 3 3)
+	bench "fanout hocuspocus" hocuspocus "ysync hocuspocus" $(fanout_args "$CLIENTS" "$DOCS" 20 3 3)
+	bench idle y-websocket "ysync reference" $(idle_args)
+	bench "idle hocuspocus" hocuspocus "ysync hocuspocus" $(idle_args)
+	if [ -x "$ROOT/scripts/bench-bigdoc.sh" ]; then
+		echo "== big documents: scripts/bench-bigdoc.sh --runs $RUNS" >&2
+		"$ROOT/scripts/bench-bigdoc.sh" --runs "$RUNS" | tee -a "$SUMMARY"
+	fi
+	;;
+*) echo "bench-server: --scenario fanout, joinstorm, idle or all" >&2; exit 2 ;;
+esac
 
 echo
-echo "Scenario ($PROTOCOL): $CLIENTS clients / $DOCS docs / $RATE edit/s per client / ${DURATION}s (+${WARMUP}s warmup, ${IDLE}s idle), $RUNS run(s) each; $(nproc) CPUs; results in $OUT"
-args=()
-for name in "${SERVERS[@]}"; do
-	[ -n "${FILES[$name]:-}" ] && args+=("$name=${FILES[$name]}")
-done
-"$TMP/bin/ysync-load" compare "${args[@]}"
-
-# Targets (reported, not asserted).
-if [ -n "${FILES[ysync]:-}" ] && [ -n "${FILES[reference]:-}" ]; then
-	med() { # jq-path files...: median over runs
-		local path=$1
-		shift
-		jq -s "[.[] | $path | select(. >= 0)] | sort | if length == 0 then -1 elif length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end" "$@"
-	}
-	IFS=, read -r -a YF <<<"${FILES[ysync]}"
-	IFS=, read -r -a RF <<<"${FILES[reference]}"
-	yp99=$(med .latency.p99_ms "${YF[@]}")
-	rp99=$(med .latency.p99_ms "${RF[@]}")
-	yrss=$(med .server.rss_per_idle_conn_kib "${YF[@]}")
-	echo
-	awk -v y="$yp99" -v r="$rp99" 'BEGIN { printf "target p99 <= half the reference: ysync %.2f ms vs reference %.2f ms / 2 = %.2f ms: %s\n", y, r, r/2, (y <= r/2 ? "MET" : "MISSED") }'
-	awk -v k="$yrss" 'BEGIN { printf "target RSS per idle connection < 20 KiB: ysync %.1f KiB: %s\n", k, (k < 20 ? "MET" : "MISSED") }'
-fi
+echo "Results and server logs in $OUT; the tables above are also in $SUMMARY."
