@@ -59,9 +59,9 @@
 // SyncStep1, then all awareness states. A session's SyncStep2 or Update is applied with the
 // session as origin, broadcast at once to every other session, queued for storage, and echoed to
 // the sender once stored. An update or awareness message that does not apply closes that session
-// only (CloseBadUpdate); the document is unchanged. An update whose integration panics may have
-// changed part of the crdt.Doc, so the document stops serving that state (failCorrupt in
-// lifecycle.go): nothing of it is broadcast or stored, every session closes with CloseInternal
+// only (CloseBadUpdate); the document is unchanged. An update whose integration panics — from a
+// session, a server-side edit or another node (Doc.apply in sync.go) — may have changed part of
+// the crdt.Doc, so the document stops serving that state (failCorrupt in lifecycle.go): nothing of it is broadcast or stored, every session closes with CloseInternal
 // (they reconnect), updates applied in full before are still stored, the in-memory state is never
 // checkpointed, and the next join loads the document afresh from the store. Awareness changes go to every session,
 // including the sender; the states a session introduced are removed, and the removal broadcast,

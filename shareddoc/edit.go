@@ -202,7 +202,7 @@ func (c applyCmd) run(d *Doc) {
 	}
 	// loadOrigin: observe leaves the update alone; like a peer's, its own bytes are relayed and
 	// stored.
-	if err := safeApply(d.ydoc, c.update, loadOrigin{}); err != nil {
+	if err := d.apply(c.update, loadOrigin{}); err != nil {
 		c.w.reply <- editResult{err: err}
 		return
 	}

@@ -161,3 +161,47 @@ func TestHalfAppliedUpdateReloadsDocument(t *testing.T) {
 	receive(t, other, "c", syncproto.EncodeUpdate(textUpdate(t, crdt.NewDoc(crdt.DocOptions{ClientID: 9}), "x")))
 	waitFor(t, func() bool { return storedText(t, mem, "other") == "x" }, "other document still stores")
 }
+
+// TestHalfAppliedServerEditReloadsDocument: the same for a server-side update (Doc.ApplyUpdate,
+// the HTTP update route's path): the caller gets the error, the sessions close with
+// CloseInternal, and with a checkpoint due after every append (CompactAfter 1) the store still
+// holds only what was applied in full.
+func TestHalfAppliedServerEditReloadsDocument(t *testing.T) {
+	mem := store.NewMemory()
+	r := NewRegistry(Config{Store: mem, IdleTimeout: time.Hour, CompactAfter: 1})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	a := &recPeer{}
+	d, _, err := r.JoinOrCreate(context.Background(), "doc", JoinOptions{Session: SessionInfo{ID: "a"}, Peer: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := crdt.NewDoc(crdt.DocOptions{ClientID: 7})
+	if _, err := d.ApplyUpdate(context.Background(), textUpdate(t, client, "good"), false); err != nil {
+		t.Fatal(err)
+	}
+	testHookAfterApply = func(origin any) {
+		if _, ok := origin.(loadOrigin); ok {
+			panic("injected: integration failed half-way")
+		}
+	}
+	defer func() { testHookAfterApply = nil }()
+	if _, err := d.ApplyUpdate(context.Background(), textUpdate(t, client, "BAD"), false); err == nil {
+		t.Fatal("half-applied server update reported success")
+	}
+	waitFor(t, func() bool { return a.reason() == CloseInternal }, "session closed with CloseInternal")
+	testHookAfterApply = nil
+	select {
+	case <-d.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("corrupt document did not stop")
+	}
+	if got := storedText(t, mem, "doc"); got != "good" {
+		t.Errorf("store holds %q, want %q (half-applied state stored or checkpointed)", got, "good")
+	}
+}

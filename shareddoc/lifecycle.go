@@ -274,7 +274,7 @@ func (d *Doc) finish() {
 		return
 	}
 	if d.r.storeCtx.Err() != nil || d.corrupt {
-		return // a corrupt state is never checkpointed: the log has everything applied in full
+		return // a corrupt state is never checkpointed (nor compact()ed): the log has everything applied in full
 	}
 	if d.logLen > 0 {
 		d.verifySync() // so that the checkpoint can cover what the relay brought (prefix.go)

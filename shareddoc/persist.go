@@ -129,6 +129,9 @@ func (d *Doc) stored(res storeResult) {
 // from the log (prefix.go). When the relay has taken the prefix past the verified one, a verify
 // fill is started too, so that the next checkpoint covers more.
 func (d *Doc) compact() {
+	if d.corrupt {
+		return // a half-applied state is never checkpointed (failCorrupt): the log has the rest
+	}
 	if d.pos.verified < d.pos.prefix && !d.pos.filling {
 		d.pos.want, d.pos.verify = true, true // the next checkpoint covers more
 	}

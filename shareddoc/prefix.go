@@ -214,7 +214,10 @@ func (d *Doc) prune() {
 // applyRemote applies an update from the log that this process did not make and broadcasts it
 // to every local session. The log has it already; it is not stored again.
 func (d *Doc) applyRemote(update []byte) {
-	if err := safeApply(d.ydoc, update, remoteOrigin{}); err != nil {
+	if err := d.apply(update, remoteOrigin{}); err != nil {
+		if d.corrupt {
+			return
+		}
 		// The bytes are in the log and every node applies them alike; a client would reject
 		// them too. Skip them rather than stall the document.
 		d.r.cluster.RemoteBad.Add(1)
@@ -340,7 +343,10 @@ func (d *Doc) verifyFrom(res fillResult) {
 			d.pos.want, d.pos.verify = true, true
 			break
 		}
-		if err := safeApply(d.ydoc, res.updates[i], remoteOrigin{}); err != nil {
+		if err := d.apply(res.updates[i], remoteOrigin{}); err != nil {
+			if d.corrupt {
+				return
+			}
 			d.r.cluster.RemoteBad.Add(1)
 			d.log.Error("stored update does not apply; skipped", "err", err)
 		}
@@ -372,7 +378,10 @@ func (d *Doc) reloadFrom(res fillResult) {
 		all = append([][]byte{res.checkpoint}, all...)
 	}
 	for _, u := range all {
-		if err := safeApply(d.ydoc, u, remoteOrigin{}); err != nil {
+		if err := d.apply(u, remoteOrigin{}); err != nil {
+			if d.corrupt {
+				return
+			}
 			d.r.cluster.RemoteBad.Add(1)
 			d.log.Error("stored update does not apply; skipped", "err", err)
 		}

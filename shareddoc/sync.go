@@ -48,6 +48,18 @@ func safeApply(doc *crdt.Doc, update []byte, origin any) (err error) {
 	return nil
 }
 
+// apply applies an update to the live document with safeApply. An update whose integration
+// failed half-way takes the document out of service (failCorrupt) whichever path it came by — a
+// session, a server-side edit or another node — since its state no longer matches what was stored
+// and broadcast. The error is returned either way; after failCorrupt, d.corrupt is set.
+func (d *Doc) apply(update []byte, origin any) error {
+	err := safeApply(d.ydoc, update, origin)
+	if errors.Is(err, errHalfApplied) {
+		d.failCorrupt(err)
+	}
+	return err
+}
+
 // errHalfApplied marks an update whose integration panicked: the crdt.Doc may hold part of it,
 // so it no longer matches what was stored and broadcast.
 var errHalfApplied = errors.New("update integration failed half-way")
@@ -138,12 +150,10 @@ func (d *Doc) applyFromPeer(p *peer, update []byte) {
 	if !d.admitUpdate(p, update) {
 		return
 	}
-	if err := safeApply(d.ydoc, update, p); err != nil {
-		if errors.Is(err, errHalfApplied) {
-			d.failCorrupt(err)
-			return
+	if err := d.apply(update, p); err != nil {
+		if !d.corrupt {
+			d.kick(p, CloseBadUpdate, err)
 		}
-		d.kick(p, CloseBadUpdate, err)
 		return
 	}
 	if bytes.Equal(update, emptyUpdate) || len(update) == 0 {
