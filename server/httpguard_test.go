@@ -526,15 +526,7 @@ func TestTrustProxyHeader(t *testing.T) {
 		Limits:    server.Limits{MaxConnsPerIP: 1, TrustProxyHeader: "X-Forwarded-For"},
 	})
 	dial := func(xff string) (*websocket.Conn, int) {
-		c, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/proxied", http.Header{"X-Forwarded-For": {xff}})
-		if err != nil {
-			if resp == nil {
-				t.Fatal(err)
-			}
-			return nil, resp.StatusCode
-		}
-		t.Cleanup(func() { c.Close() })
-		return c, 101
+		return dialToken(t, "http://"+addr, "proxied", "", http.Header{"X-Forwarded-For": {xff}})
 	}
 	if _, code := dial("6.6.6.6, 10.0.0.1"); code != 101 {
 		t.Fatalf("first client: %d", code)
