@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ysync/ysync/crdt"
 	"github.com/ysync/ysync/crdt/syncproto"
 	"github.com/ysync/ysync/shareddoc"
 )
@@ -276,5 +277,49 @@ func TestBacklogProcessBudgetRecheck(t *testing.T) {
 	eventually(t, func() bool { return !a.paused() }, "a resumed")
 	if a.closedWith() != 0 || b1.closedWith() != 0 {
 		t.Fatalf("closed: a %v b1 %v", a.closedWith(), b1.closedWith())
+	}
+}
+
+// A document stopping with a held peer closes it as any other (CloseShutdown, not
+// CloseBacklog): its held frames are dropped and its pause undone.
+func TestBacklogHeldPeerAtShutdown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour, MaxPendingBytesPerDoc: 2000})
+	a := &pausePeer{fakePeer: fakePeer{id: "a"}}
+	d := h.joinPeer("doc", "a", a)
+	_, b := h.join("doc", "b")
+	ca := newClient(1)
+	fillBudget(t, h, d, "a", ca, b)
+	send(t, d, "a", syncproto.EncodeUpdate(ca.insert(t, strings.Repeat("y", 500))))
+	eventually(t, func() bool { return h.reg.Stats().BacklogPausedPeers.Load() == 1 }, "a held")
+
+	done := make(chan error, 1)
+	go func() { done <- h.reg.Shutdown(context.Background()) }() // waits for the store
+	eventually(t, func() bool { return a.closedWith() != 0 }, "a closed")
+	if a.closedWith() != shareddoc.CloseShutdown || h.reg.Stats().BacklogPausedPeers.Load() != 0 || a.paused() {
+		t.Fatalf("a closed %v, paused now %d, a paused %v", a.closedWith(), h.reg.Stats().BacklogPausedPeers.Load(), a.paused())
+	}
+	h.store.open()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The final flush checkpointed: what is stored is the three updates applied before the hold.
+	cp, stored, _, err := h.store.Load(context.Background(), "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := crdt.NewDoc(crdt.DocOptions{})
+	for _, u := range append([][]byte{cp}, stored...) {
+		if u != nil {
+			if err := crdt.ApplyUpdate(got, u, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if txt := got.GetText("t").String(); txt != strings.Repeat("x", 1500) {
+		t.Fatalf("stored text of %d runes, want the 1500 applied before the hold", len(txt))
+	}
+	if h.reg.Stats().BacklogCloses.Load() != 0 {
+		t.Fatal("counted as a backlog close")
 	}
 }
