@@ -163,6 +163,7 @@ func New(cfg Config, st Store) *Server {
 			MaxDocBytes:           cfg.Limits.MaxDocBytes,
 			MaxPendingBytesPerDoc: cfg.Limits.MaxPendingBytesPerDoc,
 			MaxPendingBytes:       cfg.Limits.MaxPendingBytes,
+			MaxBacklogWait:        cfg.Limits.MaxBacklogWait,
 
 			Relay:                 cfg.relay(),
 			PositionCheckInterval: cfg.positionCheckInterval(st),

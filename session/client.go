@@ -126,6 +126,7 @@ type Client struct {
 	writing bool
 	writers sync.WaitGroup
 	ts      trustState // limits.go
+	gate    readGate   // backlog.go
 
 	rpc        rpcState      // the application channel (rpc.go)
 	closing    chan struct{} // closed by close
@@ -295,6 +296,9 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 	extend()
 	c.conn.SetPongHandler(func(string) error { extend(); return nil })
 	for {
+		if !c.waitReadable(ctx) { // paused while the document holds our updates (backlog.go)
+			return
+		}
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
 			c.readFailed(err)

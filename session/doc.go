@@ -19,6 +19,10 @@
 //   - The document's goroutine calls Send and Close (the shareddoc.Peer methods). Both only take
 //     the queue mutex and never block: Send reports false when the queued bytes would pass the
 //     budget and the document then closes the session as slow (4508, reconnect for a fresh sync).
+//   - The document's goroutine also calls Pause and Resume (shareddoc.Pauser) while it holds the
+//     session's updates for the storage backlog: the reader then waits at a gate before its next
+//     read (backlog.go), woken by Resume, close or the context, so TCP pushes back on the client.
+//     On a Hocuspocus socket the gate is the socket's: it stays shut while any document paused it.
 //   - Anyone (shutdown, the admin API) may call Kick.
 //   - The RPC goroutine (rpc.go), started at the connection's first message of type 5, serves
 //     its JSON requests one at a time in arrival order through an RPCHandler and queues the

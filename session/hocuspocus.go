@@ -283,6 +283,7 @@ type HPSocket struct {
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
+	gate    readGate // backlog.go
 }
 
 type hpCall struct {
@@ -645,6 +646,9 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 	extend()
 	s.conn.SetPongHandler(func(string) error { extend(); return nil })
 	for {
+		if !s.waitReadable(ctx) { // paused while a document holds our updates (backlog.go)
+			return
+		}
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
 			s.readFailed(err)

@@ -117,6 +117,9 @@ func (c msgCmd) run(d *Doc) {
 	if p == nil {
 		return // detached (closed as slow or bad) while the message was on its way
 	}
+	if d.holdBehind(p, c) {
+		return // behind an update held for the storage backlog (backlog.go)
+	}
 	d.recvAt = c.at
 	defer func() { d.recvAt = time.Time{} }()
 	m := c.msg
@@ -225,6 +228,7 @@ func (d *Doc) detach(p *peer) {
 		return
 	}
 	delete(d.peers, p.info.ID)
+	d.releaseHeld(p)
 	d.dropPeerAwareness(p)
 	if len(d.peers) == 0 {
 		// Acted on by the loop, after the current command: unloading here could end the
