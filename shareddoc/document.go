@@ -72,6 +72,7 @@ type Doc struct {
 	awTimer     Timer          // armed while the awareness remembers any client (awareness.go)
 	awState     awarenessState // client id owners, cached frame (awareness.go)
 	edits       editState      // server-side edits, holds and deletion (edit.go)
+	joins       joinCache      // sync answers shared by joiners (joincache.go)
 }
 
 type peer struct {
