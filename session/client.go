@@ -447,24 +447,7 @@ func (c *Client) write(frames [][]byte) error {
 	if !c.wv.raw(c.conn) {
 		return c.writeEach(frames)
 	}
-	for len(frames) > 0 {
-		select {
-		case <-c.closing:
-			if !c.Disconnect().Flush {
-				return nil
-			}
-		default:
-		}
-		n := batchLen(frames)
-		size, err := c.wv.writeBatch(frames[:n], time.Now().Add(c.cfg.WriteWait))
-		if err != nil {
-			return err
-		}
-		c.cfg.Stats.MessagesOut.Add(int64(n))
-		c.cfg.Stats.BytesOut.Add(int64(size))
-		frames = frames[n:]
-	}
-	return nil
+	return c.wv.writeAll(frames, c.closing, c.Disconnect, c.cfg.WriteWait, c.cfg.Stats)
 }
 
 // writeEach sends frames with gorilla's WriteMessage, one at a time.

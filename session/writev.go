@@ -107,6 +107,30 @@ func batchLen(frames [][]byte) int {
 	return n
 }
 
+// writeAll writes frames in batches of one writev each, each with its own write deadline
+// (wait from now). Before each batch it stops if closing is closed and disc's row does not
+// flush, as a frame-by-frame writer does before each frame.
+func (w *batchWriter) writeAll(frames [][]byte, closing <-chan struct{}, disc func() Disconnect, wait time.Duration, st *Stats) error {
+	for len(frames) > 0 {
+		select {
+		case <-closing:
+			if !disc().Flush {
+				return nil
+			}
+		default:
+		}
+		n := batchLen(frames)
+		size, err := w.writeBatch(frames[:n], time.Now().Add(wait))
+		if err != nil {
+			return err
+		}
+		st.MessagesOut.Add(int64(n))
+		st.BytesOut.Add(int64(size))
+		frames = frames[n:]
+	}
+	return nil
+}
+
 // writeBatch writes frames in one writev with the deadline and returns the payload bytes sent.
 func (w *batchWriter) writeBatch(frames [][]byte, deadline time.Time) (int, error) {
 	if need := maxHeaderLen * len(frames); cap(w.hdr) < need {
