@@ -127,6 +127,7 @@ type Client struct {
 	writing bool
 	writers sync.WaitGroup
 	wv      batchWriter // the writer's writev scratch (writev.go); used by one writer at a time
+	writeFn func()      // c.writeLoop, made once (startWriterLocked)
 	ts      trustState  // limits.go
 
 	rpc        rpcState      // the application channel (rpc.go)
@@ -195,7 +196,10 @@ func (c *Client) startWriterLocked() {
 	}
 	c.writing = true
 	c.writers.Add(1)
-	go c.writeLoop()
+	if c.writeFn == nil {
+		c.writeFn = c.writeLoop // once: go c.writeLoop() would allocate its closure per start
+	}
+	go c.writeFn()
 }
 
 // Close implements shareddoc.Peer.

@@ -276,6 +276,7 @@ type HPSocket struct {
 
 	writers    sync.WaitGroup
 	wv         batchWriter // the writer's writev scratch (writev.go); one writer at a time
+	writeFn    func()      // s.writeLoop, made once (startWriterLocked)
 	closing    chan struct{}
 	readerDone chan struct{}
 	closers    sync.WaitGroup // goroutines closing expired documents (housekeep)
@@ -469,7 +470,10 @@ func (s *HPSocket) startWriterLocked() {
 	}
 	s.writing = true
 	s.writers.Add(1)
-	go s.writeLoop()
+	if s.writeFn == nil {
+		s.writeFn = s.writeLoop // once: go s.writeLoop() would allocate its closure per start
+	}
+	go s.writeFn()
 }
 
 func (s *HPSocket) close(d Disconnect) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,7 @@ type wsServer struct {
 	wg      sync.WaitGroup
 }
 
-func newWSServer(t *testing.T, tlsOn, wrapListener bool) *wsServer {
+func newWSServer(t testing.TB, tlsOn, wrapListener bool) *wsServer {
 	t.Helper()
 	reg := shareddoc.NewRegistry(shareddoc.Config{Store: store.NewMemory(), IdleTimeout: time.Hour})
 	s := &wsServer{clients: make(chan *Client, 4), done: make(chan struct{})}
@@ -65,7 +66,7 @@ func newWSServer(t *testing.T, tlsOn, wrapListener bool) *wsServer {
 	return s
 }
 
-func (s *wsServer) dial(t *testing.T, id string) (*websocket.Conn, *Client) {
+func (s *wsServer) dial(t testing.TB, id string) (*websocket.Conn, *Client) {
 	t.Helper()
 	d := websocket.Dialer{}
 	if s.srv.TLS != nil {
@@ -278,4 +279,32 @@ func BenchmarkWriteBatch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestDeliveryAllocs: delivering a frame to an idle session — Send, the writer it starts, the
+// writev — allocates nothing once the session's arrays exist (the frame itself is the
+// document's, shared by all peers). The client end reads raw bytes, so that its own decoding is
+// not counted.
+func TestDeliveryAllocs(t *testing.T) {
+	srv := newWSServer(t, false, false)
+	conn, c := srv.dial(t, "a")
+	go func() { _, _ = io.Copy(io.Discard, conn.UnderlyingConn()) }()
+	frame := make([]byte, 80)
+	deliver := func() {
+		want := c.cfg.Stats.MessagesOut.Load() + 1
+		if !c.Send(frame) {
+			t.Fatal("Send refused")
+		}
+		for c.cfg.Stats.MessagesOut.Load() < want {
+			runtime.Gosched()
+		}
+	}
+	for range 10 {
+		deliver()
+	}
+	if allocs := testing.AllocsPerRun(200, deliver); allocs >= 1 {
+		t.Errorf("a delivery allocates %.2f times, want none", allocs)
+	}
+	c.Kick(DisconnectNormal)
+	conn.Close()
 }
