@@ -14,17 +14,18 @@ import (
 //
 // Which state vectors hit it: the empty one (a new client: Yjs sends the single byte 0, a
 // hand-written one nothing) gets the whole state; one byte-equal to the document's own encoded
-// state vector (a reconnecting client that has everything) gets the diff with no structs — it
-// still carries the delete set, so it is no cheaper to encode than it is to keep. Byte equality
+// state vector (a reconnecting client that has everything) gets the diff with no structs, which
+// still carries the whole delete set and costs a walk of the store to encode. Byte equality
 // is enough: Yjs and crdt both write the clients highest first, and equal bytes decode to the
 // same vector, so the cached diff is the one safeDiff would compute. Any other vector is diffed
 // as before.
 //
 // Invalidation: every way the crdt.Doc changes ends here (see changed). Live applies all go
 // through Doc.apply (sessions, server ApplyUpdate, other nodes, fills), and every transaction that
-// changes the document — any origin, server edits (Doc.Edit, Doc.Update) and load hooks included
-// — passes the want filter of the observer watch registers on that crdt.Doc. A load builds a new
-// crdt.Doc, and frames encoded from another crdt.Doc are never served (watched). apply invalidates
+// changes the document — any origin, server edits (Doc.Edit, Doc.Update) included — passes the
+// want filter of the observer watchJoinCache registers on that crdt.Doc before the first frame
+// is cached. A load builds a new crdt.Doc, and frames encoded from another crdt.Doc are never
+// served (watched). apply invalidates
 // even when the transaction reports no change, since structs or deletions that went pending
 // change the encoded state without changing the transaction's before/after state; it skips only
 // the empty update (no structs, no deletions), which every joining y-websocket client sends as
@@ -32,12 +33,13 @@ import (
 // that integrates anything is a change the observer sees.
 //
 // Memory: at most one whole state, one delete set and one state vector per document, and only
-// while someone is attached: the cache is dropped when the last session leaves (detach), and a
-// load starts from nothing, so an unloaded document holds none. While sessions are attached and
+// while someone is attached: the cache is dropped when the last session leaves (detach), so an
+// idle or unloaded document holds none. While sessions are attached and
 // nobody joins, the frames stay (the whole state is about the size of the document's stored
 // checkpoint); dropping them after a quiet while would need a timer per document, and the next
 // change drops them anyway. The frames are not reused after invalidation: queues may still hold
-// them.
+// them. The whole state is encoded and then copied once into its frame (crdt has no append form
+// of EncodeStateAsUpdate); once per change, that copy does not matter.
 type joinCache struct {
 	watched *crdt.Doc // the crdt.Doc the frames come from, whose observer calls changed
 	full    []byte    // SyncStep2 with the whole state
