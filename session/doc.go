@@ -13,6 +13,9 @@
 //     mutex, at most one at a time), each round drains the whole queue, and it ends when a round
 //     finds nothing. An idle session has no writer goroutine, only its reader. The writer also
 //     sends the pings and, at the end, the close frame; after that no writer starts again.
+//     Over TCP, each round's frames go out in one writev with headers written by the session
+//     (writev.go: why that is safe beside gorilla's control frames from the reader); over TLS,
+//     one gorilla WriteMessage per frame.
 //   - One keep-alive goroutine per clock and ping period (keepalive.go, 9/10 of the pong wait)
 //     marks the sessions whose ping is due and starts their writers. It runs while a session is
 //     registered; the last session to leave stops it and waits for it.

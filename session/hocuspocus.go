@@ -275,6 +275,8 @@ type HPSocket struct {
 	authedAny  bool
 
 	writers    sync.WaitGroup
+	wv         batchWriter // the writer's writev scratch (writev.go); one writer at a time
+	writeFn    func()      // s.writeLoop, made once (startWriterLocked)
 	closing    chan struct{}
 	readerDone chan struct{}
 	closers    sync.WaitGroup // goroutines closing expired documents (housekeep)
@@ -469,7 +471,10 @@ func (s *HPSocket) startWriterLocked() {
 	}
 	s.writing = true
 	s.writers.Add(1)
-	go s.writeLoop()
+	if s.writeFn == nil {
+		s.writeFn = s.writeLoop // once: go s.writeLoop() would allocate its closure per start
+	}
+	go s.writeFn()
 }
 
 func (s *HPSocket) close(d Disconnect) {
@@ -526,7 +531,17 @@ func (s *HPSocket) writeLoop() {
 	}
 }
 
+// write sends frames in batches of one writev each over a TCP connection (writev.go), else one
+// WriteMessage each.
 func (s *HPSocket) write(frames [][]byte) error {
+	if !s.wv.raw(s.conn) {
+		return s.writeEach(frames)
+	}
+	return s.wv.writeAll(frames, s.closing, s.Disconnect, s.cfg.WriteWait, s.cfg.Stats)
+}
+
+// writeEach sends frames with gorilla's WriteMessage, one at a time.
+func (s *HPSocket) writeEach(frames [][]byte) error {
 	for _, f := range frames {
 		select {
 		case <-s.closing:
@@ -558,7 +573,8 @@ func (s *HPSocket) finishClose() {
 		q := s.queue
 		s.queue, s.queued = nil, 0
 		s.mu.Unlock()
-		if err := s.write(q); err != nil {
+		// Through gorilla, which refuses data after a close frame it sent itself.
+		if err := s.writeEach(q); err != nil {
 			_ = s.conn.Close()
 			return
 		}

@@ -83,6 +83,9 @@
 // are refused unless it is the same user (SessionInfo.Subject) reconnecting, which takes it over.
 // Refused entries are skipped and the sender gets a permission-denied message; it stays open.
 // All-states answers (after SyncStep1, and to query-awareness) share one frame per change.
+// Likewise the SyncStep2 for an empty or up-to-date state vector and the SyncStep1 carrying the
+// document's state vector are encoded once per change and shared by every joiner's queue
+// (joincache.go); peers never modify a frame they were sent.
 //
 // # Several processes on one log
 //

@@ -73,6 +73,7 @@ type Doc struct {
 	awState     awarenessState // client id owners, cached frame (awareness.go)
 	edits       editState      // server-side edits, holds and deletion (edit.go)
 	backlog     backlogState   // peers held while the store is behind (backlog.go)
+	joins       joinCache      // sync answers shared by joiners (joincache.go)
 }
 
 type peer struct {
