@@ -19,6 +19,11 @@
 # `--scenario all --runs 3` stays under 15 minutes. --profile records each server with
 # `perf record -g` (node with --perf-basic-prof, so JS frames have names) and writes the top
 # symbols of each run next to the results (*.perf.txt).
+# At the end, every scenario that ran is printed in one Markdown table (`ysync-load summary`,
+# also in OUT/side-by-side.md): join storm server CPU, fan-out server CPU per delivered update
+# and p50/p99, RSS per idle connection, as medians of the runs with ratios ysync/reference and
+# ysync/hocuspocus; with --profile, the top symbols of each server's first run; and
+# bench-bigdoc.sh's own table.
 # Default scenario: the issue's target, 1000 clients over 100 documents, 1 edit/s each, 30 s
 # measured after 5 s warmup; --quick: 100 clients / 10 docs / 10 s. Every run starts a fresh
 # server on a free 127.0.0.1 port, waits for it, runs cmd/ysync-load with --server-pid (the
@@ -43,7 +48,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLIENTS=1000 DOCS=100 RATE=1 DURATION=30 WARMUP=5 IDLE=5 CONNECT_RATE=200 RUNS=1
 ONLY="" OUT="" KEEP=0 GRACE=15 PROTOCOL=y-websocket SCENARIO=fanout PROFILE=0
 JOINERS=300 STORMS=3 TRACE="" IDLE_CLIENTS=8000
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--scenario) SCENARIO=$2; shift ;;
@@ -287,11 +292,28 @@ all)
 	bench "idle hocuspocus" hocuspocus "ysync hocuspocus" $(idle_args)
 	if [ -x "$ROOT/scripts/bench-bigdoc.sh" ]; then
 		echo "== big documents: scripts/bench-bigdoc.sh --runs $RUNS" >&2
-		"$ROOT/scripts/bench-bigdoc.sh" --runs "$RUNS" | tee -a "$SUMMARY"
+		"$ROOT/scripts/bench-bigdoc.sh" --runs "$RUNS" | tee "$OUT/bigdoc.txt" | tee -a "$SUMMARY"
 	fi
 	;;
 *) echo "bench-server: --scenario fanout, joinstorm, idle or all" >&2; exit 2 ;;
 esac
 
+# One table of every scenario that ran, side by side with the reference and Hocuspocus, ready to
+# paste into docs/load.md; then the top symbols of each server (--profile) and the big-document
+# table (bench-bigdoc.sh prints its own).
+{
+	echo
+	echo "### Side by side ($(date -u +%Y-%m-%d), $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown); $(nproc) CPUs shared with other work; load avg at the end $(cut -d' ' -f1-3 /proc/loadavg))"
+	echo
+	"$TMP/bin/ysync-load" summary "$OUT"
+	if [ -s "$OUT/bigdoc.txt" ]; then
+		echo
+		echo "Big documents (scripts/bench-bigdoc.sh --runs $RUNS):"
+		echo
+		cat "$OUT/bigdoc.txt"
+	fi
+} >"$OUT/side-by-side.md"
+cat "$OUT/side-by-side.md"
+
 echo
-echo "Results and server logs in $OUT; the tables above are also in $SUMMARY."
+echo "Results and server logs in $OUT; the tables above are also in $SUMMARY and $OUT/side-by-side.md."
