@@ -100,8 +100,12 @@ type summaryRow struct {
 
 var summaryRows = []summaryRow{
 	{"join storm", "server CPU per storm (s)", "joinstorm", "", func(r *report) float64 { return joinStorm(r, func(j *joinStormReport) float64 { return j.MedianCPUS }) }, "ratio <= 0.15"},
-	{"join storm", "join p99 (ms)", "joinstorm", "", func(r *report) float64 { return joinStorm(r, func(j *joinStormReport) float64 { return median(j.JoinP99MS) }) }, ""},
-	{"join storm", "failed joins", "joinstorm", "", func(r *report) float64 { return joinStorm(r, func(j *joinStormReport) float64 { return float64(j.Failed) }) }, "0"},
+	{"join storm", "join p99 (ms)", "joinstorm", "", func(r *report) float64 {
+		return joinStorm(r, func(j *joinStormReport) float64 { return median(j.JoinP99MS) })
+	}, ""},
+	{"join storm", "failed joins", "joinstorm", "", func(r *report) float64 {
+		return joinStorm(r, func(j *joinStormReport) float64 { return float64(j.Failed) })
+	}, "0"},
 	{"fan-out", "server CPU per delivered update (µs)", "fanout", "fanout-hocuspocus", metricValue("server CPU per delivery"), ""},
 	{"fan-out", "p50 latency (ms)", "fanout", "fanout-hocuspocus", metricValue("p50 latency"), ""},
 	{"fan-out", "p99 latency (ms)", "fanout", "fanout-hocuspocus", metricValue("p99 latency"), ""},

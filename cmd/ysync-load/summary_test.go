@@ -21,7 +21,9 @@ func TestSummaryTableSideBySide(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	idle := func(kib float64) report { return report{Server: &serverReport{RSSPerIdleConn: kib, RSSIdleKiB: 100 << 10}} }
+	idle := func(kib float64) report {
+		return report{Server: &serverReport{RSSPerIdleConn: kib, RSSIdleKiB: 100 << 10}}
+	}
 	fan := func(cpu float64, p99 float64) report {
 		return report{Deliveries: 1e6, Latency: latency{P50: 1, P99: p99}, Server: &serverReport{CPUMeasureS: cpu}}
 	}

@@ -303,7 +303,7 @@ func goroutinesByStart() map[string]int {
 }
 
 // heapBySite sums the live heap (as of the last GC) by its allocation site: the first two frames
-// outside the runtime. Allocations made under this package's client code are summed apart.
+// outside the runtime. Allocations made under dialSync (the clients) are summed apart.
 func heapBySite() (map[string]int64, int64) {
 	var recs []runtime.MemProfileRecord
 	n, _ := runtime.MemProfile(nil, true)
@@ -330,7 +330,7 @@ func heapBySite() (map[string]int64, int64) {
 		for {
 			f, more := frames.Next()
 			fn := f.Function
-			if strings.Contains(fn, "ysync/internal/idlemem.") {
+			if strings.Contains(fn, "ysync/internal/idlemem.dialSync") {
 				isClient = true
 			}
 			if first == "" && fn != "" && !strings.HasPrefix(fn, "runtime.mallocgc") && !strings.HasPrefix(fn, "runtime.new") {
