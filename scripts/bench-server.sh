@@ -98,11 +98,16 @@ mkdir -p "$TMP/bin"
 REF_JS="$ROOT/node_modules/@y/websocket-server/src/server.js"
 [ -f "$REF_JS" ] || { echo "bench-server: $REF_JS missing (npm install)" >&2; exit 1; }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on, below the kernel's range of
+# ephemeral ports: a port some outgoing connection already uses as its local port (the idle
+# scenario alone opens 8,000 of them, and other benches share the machine) cannot be listened
+# on, although nothing listens there.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
-	local p i
+	local p i lo=10000 span=$((EPHEMERAL_LOW - 10000))
+	[ "$span" -ge 1000 ] || { lo=20000; span=40000; }
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((lo + RANDOM % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -116,7 +121,8 @@ free_port() {
 wait_http() {
 	local i
 	for i in $(seq 1 150); do
-		if curl -sf -o /dev/null --max-time 1 "$1"; then return 0; fi
+		# (Alive after the answer: a server that lost its port exits, and the answer was another's.)
+		if curl -sf -o /dev/null --max-time 1 "$1" && sleep 0.2 && kill -0 "$SERVER_PID" 2>/dev/null; then return 0; fi
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "bench-server: server exited" >&2; return 1; fi
 		sleep 0.1
 	done
@@ -223,7 +229,15 @@ bench() {
 			log="$OUT/$tag-$name-$run.server.log"
 			json="$OUT/$tag-$name-$run.json"
 			echo "== $title run $run/$RUNS: $name on 127.0.0.1:$port (load avg $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-			start_server "$name" "$port" "$log"
+			# Another process may take the port between free_port and the listen: try another.
+			local try
+			for try in 1 2 3; do
+				start_server "$name" "$port" "$log" && break
+				stop_server
+				[ "$try" = 3 ] && { echo "bench-server: $name did not start (see $log)" >&2; exit 1; }
+				port=$(free_port)
+				echo "== $name: retrying on 127.0.0.1:$port" >&2
+			done
 			profile_start "$OUT/$tag-$name-$run.perf.data"
 			if [ "$proto" = joinstorm ]; then
 				"$TMP/bin/ysync-load" joinstorm --url "$WS_URL" --server-pid "$SERVER_PID" --name "$name" \
