@@ -85,14 +85,14 @@ type Sample struct {
 // Report is a baseline, the idle point as the runtime left it, and the idle point after a forced
 // GC, over Clients connections.
 type Report struct {
-	Config    Config
-	Before    Sample // before dialing, after a forced GC
-	Idle      Sample // after Idle, as the GC left it (what an outside RSS sample sees)
-	IdleGC    Sample // the same after runtime.GC() twice
+	Config Config
+	Before Sample // before dialing, after a forced GC
+	Idle   Sample // after Idle, as the GC left it (what an outside RSS sample sees)
+	IdleGC Sample // the same after runtime.GC() twice
 	// Freed is the same after debug.FreeOSMemory: the floor an RSS sample could be pushed to by
 	// returning every free page, not what the process needs (docs/load.md says why the server
 	// does not do it).
-	Freed Sample
+	Freed     Sample
 	Connected time.Duration
 }
 
