@@ -213,7 +213,7 @@ func writeProfiles(w io.Writer, dir string, runs map[runKey][]*report) {
 		}
 		var top []string
 		for line := range strings.SplitSeq(string(b), "\n") {
-			if line = strings.Join(strings.Fields(line), " "); line != "" {
+			if line = strings.TrimSuffix(strings.Join(strings.Fields(line), " "), " - -"); line != "" {
 				top = append(top, line)
 			}
 			if len(top) == 6 {
