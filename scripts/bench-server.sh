@@ -139,13 +139,13 @@ start_server() { # name port log
 		WS_URL="ws://127.0.0.1:$2/ws"
 		;;
 	hocuspocus)
-		HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$ROOT/scripts/hocuspocus-server.mjs" >"$3" 2>&1 &
+		(cd "$OUT" && HOST=127.0.0.1 PORT="$2" exec node "${NODE_FLAGS[@]}" "$ROOT/scripts/hocuspocus-server.mjs") >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/"
 		WS_URL="ws://127.0.0.1:$2"
 		;;
 	reference)
-		env -u YPERSISTENCE HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$REF_JS" >"$3" 2>&1 &
+		(cd "$OUT" && exec env -u YPERSISTENCE HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$REF_JS") >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/"
 		WS_URL="ws://127.0.0.1:$2"
@@ -165,6 +165,7 @@ stop_server() {
 	SERVER_PID=""
 }
 
+# Node runs in OUT, where the files --perf-basic-prof leaves (isolate-*.log) belong.
 # Profiling: perf samples the whole server process (kernel included, so write(2) and the TCP
 # stack show); the same tool for Go and Node, so the two profiles read alike.
 PERF_PID="" PERF_FILE=""
