@@ -87,3 +87,21 @@ func TestHocuspocusClientsSync(t *testing.T) {
 		t.Errorf("%d socket goroutines for 20 idle Hocuspocus sockets", got)
 	}
 }
+
+// A socket's reader keeps the 4 KiB stack a y-websocket reader has: opening a document (token,
+// admission, join, first sync) runs off it, so its stack does not grow to 8 KiB for good.
+func TestHocuspocusReaderStackStaysSmall(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's frames are bigger: stack sizes say nothing")
+	}
+	const n = 400
+	rep, err := idlemem.Measure(context.Background(), idlemem.Config{Clients: n, Docs: 10, Protocol: "hocuspocus", Idle: 50 * time.Millisecond}, newServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perConn := (float64(rep.IdleGC.Stacks) - float64(rep.Before.Stacks)) / n
+	t.Logf("stack per idle Hocuspocus socket: %.0f B", perConn)
+	if perConn > 6<<10 {
+		t.Errorf("%.0f B of stack per idle socket, want the reader's 4 KiB: opening a document ran on the reader", perConn)
+	}
+}
