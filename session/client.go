@@ -144,7 +144,7 @@ func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Cli
 		docName:    docName,
 		conn:       conn,
 		cfg:        cfg,
-		log:        cfg.Logger.With("session", info.ID, "doc", docName, "user", info.User),
+		log:        sessionLogger(cfg.Logger, info.ID, docName, info.User),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}

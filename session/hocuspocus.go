@@ -874,8 +874,23 @@ func (s *HPSocket) refuse(h *HPSession, err error) bool {
 	return ok || s.slow()
 }
 
-// open authenticates a held (or closed) document and joins it, then replays what was held.
+// open authenticates a held (or closed) document and joins it, then replays what was held. The
+// reader waits for it on a short-lived goroutine of its own: opening goes deeper than a 4 KiB
+// stack allows, and the reader's stack, once grown to 8 KiB, would stay so for the socket's
+// lifetime (its parked depth is too big for the GC to shrink it): 4 KiB more per idle socket
+// (docs/load.md, "Issue 14 results"). Opens are rare; the extra goroutine costs ~1 µs.
 func (s *HPSocket) open(ctx context.Context, reg *shareddoc.Registry, h *HPSession, token string) bool {
+	var ok bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ok = s.openDoc(ctx, reg, h, token)
+	}()
+	<-done
+	return ok
+}
+
+func (s *HPSocket) openDoc(ctx context.Context, reg *shareddoc.Registry, h *HPSession, token string) bool {
 	if s.cfg.ValidName != nil {
 		if err := s.cfg.ValidName(h.name); err != nil {
 			return s.refuse(h, &HPRefusal{Reason: HPReasonInvalidName})
