@@ -182,11 +182,15 @@ func safeApplyStored(doc *crdt.Doc, rows [][]byte) (skipped []crdt.SkippedUpdate
 		}
 	}()
 	skipped, err = crdt.ApplyUpdates(doc, rows, loadOrigin{})
-	if err == nil && testHookAfterApply != nil {
-		testHookAfterApply(loadOrigin{})
+	if err == nil && testHookLoadApplied != nil {
+		testHookLoadApplied(doc)
 	}
 	return skipped, err
 }
+
+// testHookLoadApplied, set only by tests, runs inside safeApplyStored after the rows were applied
+// together (a change and a panic there stand for an integration that failed half-way).
+var testHookLoadApplied func(doc *crdt.Doc)
 
 // storeContext returns the context of one bounded storage step: storeCtx (cancelled when a
 // shutdown's deadline passes) with timeout as its deadline; zero means no deadline.
