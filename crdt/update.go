@@ -513,6 +513,9 @@ func (d *Doc) encodeStateAsUpdate(svBytes []byte, v2 bool) ([]byte, error) {
 		}
 	}
 	enc := newUpdateEncoder(v2)
+	if !v2 {
+		enc.RestEncoder().Grow(encodedSizeHint(d.store, sv))
+	}
 	writeClientsStructs(enc, d.store, sv)
 	deleteSetFromStore(d.store).write(enc)
 	update := enc.Bytes()
