@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -77,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.updates, "updates", 100000, "updates in the log of document (a)")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each of (a) and (b); the table shows medians")
 	fs.Float64Var(&o.bigMB, "big-mb", 50, "size of document (c) in MiB of text; 0 skips it")
-	fs.StringVar(&o.trace, "trace", "", "editing trace (.json.gz) for (a) and (b); empty: $YSYNC_TRACES_DIR/automerge-paper.json.gz if present, else a synthetic typist; \"synthetic\" forces it")
+	fs.StringVar(&o.trace, "trace", "", "editing trace (.json.gz) for (a) and (b); empty: $YSYNC_TRACES_DIR/automerge-paper.json.gz if there, else a synthetic typist; \"synthetic\" forces it")
 	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("YSYNC_TEST_DATABASE_URL"), "Postgres to store the documents in (a fresh schema); empty: a SQLite file")
 	fs.StringVar(&o.dir, "dir", "", "directory for the SQLite store; empty: a temporary one, removed at the end")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured loads to this file")
@@ -92,11 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--updates and --runs must be >= 1, --big-mb >= 0")
 	}
 	if o.trace == "" {
-		dir := os.Getenv("YSYNC_TRACES_DIR")
-		if dir == "" {
-			dir = "/work/shared/traces"
-		}
-		if p := dir + "/automerge-paper.json.gz"; fileExists(p) {
+		if p := filepath.Join(os.Getenv("YSYNC_TRACES_DIR"), "automerge-paper.json.gz"); os.Getenv("YSYNC_TRACES_DIR") != "" && fileExists(p) {
 			o.trace = p
 		}
 	}
