@@ -7,9 +7,9 @@
 #
 # (a) a log of --updates (100000) small updates, one per transaction of --trace (default
 # automerge-paper from $YSYNC_TRACES_DIR, else ../shared/traces or ../../shared/traces, else a
-# synthetic typist), stored with compaction off, vs (b) the same content as one checkpoint: time from the registry's load
-# to the SyncStep2 answering a fresh client, medians of --runs (3) runs, and the ratio log /
-# checkpoint (target <= 2x). (c) a document of --big-mb (50) MiB of text stored as a checkpoint,
+# synthetic typist), stored with compaction off, vs (b) the same content as one checkpoint:
+# time from the registry's load to the SyncStep2 answering a fresh client, medians of --runs (3)
+# runs, and the ratio log / checkpoint (target <= 2x). (c) a document of --big-mb (50) MiB of text stored as a checkpoint,
 # loaded and synced: peak heap / encoded size (target <= 4x). The store is a SQLite file in a
 # temporary directory, or Postgres (a fresh schema, dropped afterwards) with --database-url or
 # $YSYNC_TEST_DATABASE_URL. --quick: 10000 updates, 5 MiB, for a smoke run. Progress goes to
