@@ -28,8 +28,10 @@ func ApplyUpdates(doc *Doc, updates [][]byte, origin any) (skipped []SkippedUpda
 	refs := make(map[uint64][]abstractStruct)
 	unsorted := make(map[uint64]bool)
 	var dss []*DeleteSet
+	scratch := make(map[uint64][]abstractStruct) // one update's structs, reused
 	for i, u := range updates {
-		r, ds, rerr := readUpdate(u, false)
+		clear(scratch)
+		r, ds, rerr := readUpdateInto(u, false, scratch)
 		if rerr != nil {
 			skipped = append(skipped, SkippedUpdate{Index: i, Err: rerr})
 			continue
