@@ -111,6 +111,7 @@ type editors struct {
 	acked  map[string]bool
 	result chan string
 	stderr bytes.Buffer
+	errw   *lockedWriter // writes stderr under its own lock; stderrString takes the same one
 }
 
 func startEditors(t *testing.T, base, doc string, clients int, token string) *editors {
@@ -128,7 +129,8 @@ func runEditors(t *testing.T, script string, args ...string) *editors {
 	nodeBin, root := node(t)
 	cmd := exec.Command(nodeBin, append([]string{filepath.Join(root, "e2e", script)}, args...)...)
 	e := &editors{cmd: cmd, acked: map[string]bool{}, result: make(chan string, 1)}
-	cmd.Stderr = &lockedWriter{w: &e.stderr}
+	e.errw = &lockedWriter{w: &e.stderr}
+	cmd.Stderr = e.errw
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +212,8 @@ func (e *editors) stop(t *testing.T) []string {
 }
 
 func (e *editors) stderrString() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.errw.mu.Lock()
+	defer e.errw.mu.Unlock()
 	return e.stderr.String()
 }
 

@@ -19,6 +19,11 @@
 # `--scenario all --runs 3` stays under 15 minutes. --profile records each server with
 # `perf record -g` (node with --perf-basic-prof, so JS frames have names) and writes the top
 # symbols of each run next to the results (*.perf.txt).
+# At the end, every scenario that ran is printed in one Markdown table (`ysync-load summary`,
+# also in OUT/side-by-side.md): join storm server CPU, fan-out server CPU per delivered update
+# and p50/p99, RSS per idle connection, as medians of the runs with ratios ysync/reference and
+# ysync/hocuspocus; with --profile, the top symbols of each server's first run; and
+# bench-bigdoc.sh's own table.
 # Default scenario: the issue's target, 1000 clients over 100 documents, 1 edit/s each, 30 s
 # measured after 5 s warmup; --quick: 100 clients / 10 docs / 10 s. Every run starts a fresh
 # server on a free 127.0.0.1 port, waits for it, runs cmd/ysync-load with --server-pid (the
@@ -43,7 +48,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLIENTS=1000 DOCS=100 RATE=1 DURATION=30 WARMUP=5 IDLE=5 CONNECT_RATE=200 RUNS=1
 ONLY="" OUT="" KEEP=0 GRACE=15 PROTOCOL=y-websocket SCENARIO=fanout PROFILE=0
 JOINERS=300 STORMS=3 TRACE="" IDLE_CLIENTS=8000
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--scenario) SCENARIO=$2; shift ;;
@@ -93,11 +98,16 @@ mkdir -p "$TMP/bin"
 REF_JS="$ROOT/node_modules/@y/websocket-server/src/server.js"
 [ -f "$REF_JS" ] || { echo "bench-server: $REF_JS missing (npm install)" >&2; exit 1; }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on, below the kernel's range of
+# ephemeral ports: a port some outgoing connection already uses as its local port (the idle
+# scenario alone opens 8,000 of them, and other benches share the machine) cannot be listened
+# on, although nothing listens there.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
-	local p i
+	local p i lo=10000 span=$((EPHEMERAL_LOW - 10000))
+	[ "$span" -ge 1000 ] || { lo=20000; span=40000; }
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((lo + RANDOM % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -111,7 +121,8 @@ free_port() {
 wait_http() {
 	local i
 	for i in $(seq 1 150); do
-		if curl -sf -o /dev/null --max-time 1 "$1"; then return 0; fi
+		# (Alive after the answer: a server that lost its port exits, and the answer was another's.)
+		if curl -sf -o /dev/null --max-time 1 "$1" && sleep 0.2 && kill -0 "$SERVER_PID" 2>/dev/null; then return 0; fi
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then echo "bench-server: server exited" >&2; return 1; fi
 		sleep 0.1
 	done
@@ -128,13 +139,13 @@ start_server() { # name port log
 		WS_URL="ws://127.0.0.1:$2/ws"
 		;;
 	hocuspocus)
-		HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$ROOT/scripts/hocuspocus-server.mjs" >"$3" 2>&1 &
+		(cd "$OUT" && HOST=127.0.0.1 PORT="$2" exec node "${NODE_FLAGS[@]}" "$ROOT/scripts/hocuspocus-server.mjs") >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/"
 		WS_URL="ws://127.0.0.1:$2"
 		;;
 	reference)
-		env -u YPERSISTENCE HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$REF_JS" >"$3" 2>&1 &
+		(cd "$OUT" && exec env -u YPERSISTENCE HOST=127.0.0.1 PORT="$2" node "${NODE_FLAGS[@]}" "$REF_JS") >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/"
 		WS_URL="ws://127.0.0.1:$2"
@@ -154,6 +165,7 @@ stop_server() {
 	SERVER_PID=""
 }
 
+# Node runs in OUT, where the files --perf-basic-prof leaves (isolate-*.log) belong.
 # Profiling: perf samples the whole server process (kernel included, so write(2) and the TCP
 # stack show); the same tool for Go and Node, so the two profiles read alike.
 PERF_PID="" PERF_FILE=""
@@ -218,7 +230,15 @@ bench() {
 			log="$OUT/$tag-$name-$run.server.log"
 			json="$OUT/$tag-$name-$run.json"
 			echo "== $title run $run/$RUNS: $name on 127.0.0.1:$port (load avg $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-			start_server "$name" "$port" "$log"
+			# Another process may take the port between free_port and the listen: try another.
+			local try
+			for try in 1 2 3; do
+				start_server "$name" "$port" "$log" && break
+				stop_server
+				[ "$try" = 3 ] && { echo "bench-server: $name did not start (see $log)" >&2; exit 1; }
+				port=$(free_port)
+				echo "== $name: retrying on 127.0.0.1:$port" >&2
+			done
 			profile_start "$OUT/$tag-$name-$run.perf.data"
 			if [ "$proto" = joinstorm ]; then
 				"$TMP/bin/ysync-load" joinstorm --url "$WS_URL" --server-pid "$SERVER_PID" --name "$name" \
@@ -287,11 +307,28 @@ all)
 	bench "idle hocuspocus" hocuspocus "ysync hocuspocus" $(idle_args)
 	if [ -x "$ROOT/scripts/bench-bigdoc.sh" ]; then
 		echo "== big documents: scripts/bench-bigdoc.sh --runs $RUNS" >&2
-		"$ROOT/scripts/bench-bigdoc.sh" --runs "$RUNS" | tee -a "$SUMMARY"
+		"$ROOT/scripts/bench-bigdoc.sh" --runs "$RUNS" | tee "$OUT/bigdoc.txt" | tee -a "$SUMMARY"
 	fi
 	;;
 *) echo "bench-server: --scenario fanout, joinstorm, idle or all" >&2; exit 2 ;;
 esac
 
+# One table of every scenario that ran, side by side with the reference and Hocuspocus, ready to
+# paste into docs/load.md; then the top symbols of each server (--profile) and the big-document
+# table (bench-bigdoc.sh prints its own).
+{
+	echo
+	echo "### Side by side ($(date -u +%Y-%m-%d), $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown); $(nproc) CPUs shared with other work; load avg at the end $(cut -d' ' -f1-3 /proc/loadavg))"
+	echo
+	"$TMP/bin/ysync-load" summary "$OUT"
+	if [ -s "$OUT/bigdoc.txt" ]; then
+		echo
+		echo "Big documents (scripts/bench-bigdoc.sh --runs $RUNS):"
+		echo
+		cat "$OUT/bigdoc.txt"
+	fi
+} >"$OUT/side-by-side.md"
+cat "$OUT/side-by-side.md"
+
 echo
-echo "Results and server logs in $OUT; the tables above are also in $SUMMARY."
+echo "Results and server logs in $OUT; the tables above are also in $SUMMARY and $OUT/side-by-side.md."

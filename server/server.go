@@ -103,6 +103,13 @@ type Config struct {
 	NodeID string
 }
 
+// readBufferSize is gorilla's per-connection read buffer, held for the connection's lifetime. It
+// needs to hold a frame header (at most 14 bytes) and a control frame (at most 125 bytes; gorilla
+// raises anything smaller to 125): typed edits and awareness updates (tens of bytes) still
+// arrive in one read, and a bigger message is read straight into the message, bypassing the
+// buffer. 1 KiB cost ~1 KiB per idle connection for nothing (docs/load.md, "Issue 14 results").
+const readBufferSize = 128
+
 // Server is the ysync HTTP server.
 type Server struct {
 	cfg      Config
@@ -163,6 +170,7 @@ func New(cfg Config, st Store) *Server {
 			MaxDocBytes:           cfg.Limits.MaxDocBytes,
 			MaxPendingBytesPerDoc: cfg.Limits.MaxPendingBytesPerDoc,
 			MaxPendingBytes:       cfg.Limits.MaxPendingBytes,
+			MaxBacklogWait:        cfg.Limits.MaxBacklogWait,
 
 			Relay:                 cfg.relay(),
 			PositionCheckInterval: cfg.positionCheckInterval(st),
@@ -178,11 +186,10 @@ func New(cfg Config, st Store) *Server {
 			CompactAfterBytes: cfg.CompactAfterBytes,
 		}),
 		upgrader: websocket.Upgrader{
-			// Memory per idle connection (docs/load.md): a small read buffer (y-websocket
-			// messages are small; a bigger one is read straight into the message, bypassing
-			// the buffer), and write buffers from a pool, held only while a message is being
-			// written instead of for the connection's lifetime.
-			ReadBufferSize:  1 << 10,
+			// Memory per idle connection (docs/load.md): a small read buffer, and write
+			// buffers from a pool, held only while a message is being written instead of for
+			// the connection's lifetime.
+			ReadBufferSize:  readBufferSize,
 			WriteBufferSize: 32 << 10,
 			WriteBufferPool: &sync.Pool{},
 			// Origins are checked before the upgrade (Limits.AllowedOrigins, trust.go).
@@ -336,6 +343,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		Trust:       adm.sessionTrust(),
 	})
 	s.wf.WireSession(c, r)
+	// The session has what it needs of the principal (its trust, user, subject); runSession
+	// keeps the admission for its releases only, so it should not keep the principal (its
+	// claims and rules) alive for the connection's lifetime.
+	adm.principal = nil
 	s.mu.Lock()
 	s.sessions[info.ID] = c
 	draining := s.draining

@@ -14,6 +14,7 @@ import (
 	"github.com/ysync/ysync/auth"
 	"github.com/ysync/ysync/limits"
 	"github.com/ysync/ysync/session"
+	"github.com/ysync/ysync/shareddoc"
 )
 
 // Defaults of Limits. See docs/auth.md for what each does when hit.
@@ -47,10 +48,15 @@ type Limits struct {
 	// with a permission-denied auth message (reason "document too large"). Default 64 MiB.
 	MaxDocBytes int64
 	// MaxPendingBytesPerDoc and MaxPendingBytes bound the updates held in memory while the store
-	// is behind (per document, per process); past them a new update is refused and its sender
-	// closed with 1013 (it reconnects and sends it again). Defaults 64 MiB and 512 MiB.
+	// is behind (per document, per process); past them a writer's new update is held, with what
+	// it sends after it, and its connection paused until the store catches up. Defaults 64 MiB
+	// and 512 MiB.
 	MaxPendingBytesPerDoc int64
 	MaxPendingBytes       int64
+	// MaxBacklogWait is how long a writer stays paused that way before it is closed with 1013 (it
+	// reconnects and sends its edits again). Default shareddoc.DefaultMaxBacklogWait (30s); an
+	// exception to the rule above: negative closes it at once, without pausing.
+	MaxBacklogWait time.Duration
 	// MessageRate and MessageBurst: frames per second one connection may send. Defaults 200/s,
 	// burst 400.
 	MessageRate  float64
@@ -139,6 +145,9 @@ func (l Limits) withDefaults(readLimit int64) Limits {
 	l.MaxDocBytes = orDefault(l.MaxDocBytes, DefaultMaxDocBytes)
 	l.MaxPendingBytesPerDoc = orDefault(l.MaxPendingBytesPerDoc, DefaultMaxPendingBytesPerDoc)
 	l.MaxPendingBytes = orDefault(l.MaxPendingBytes, DefaultMaxPendingBytes)
+	if l.MaxBacklogWait == 0 {
+		l.MaxBacklogWait = shareddoc.DefaultMaxBacklogWait // negative stays: close at once
+	}
 	l.MessageRate = orDefault(l.MessageRate, DefaultMessageRate)
 	l.MessageBurst = orDefault(l.MessageBurst, 2*l.MessageRate)
 	l.ByteRate = orDefault(l.ByteRate, DefaultByteRate)
@@ -463,7 +472,10 @@ func (s *Server) trustMetrics() []prometheus.Collector {
 		counter("ysync_expired_closes_total", "Connections closed with 4401 when their token expired.", ts.ExpiredCloses.Load),
 		counter("ysync_handshake_timeouts_total", "Connections closed with 4408 for not starting the sync handshake.", ts.HandshakeTimeouts.Load),
 		counter("ysync_document_too_large_total", "Updates refused because the document would exceed the maximum size.", ds.TooLargeRefusals.Load),
-		counter("ysync_storage_backlog_closes_total", "Connections closed with 1013 because unstored updates are over budget.", ds.BacklogCloses.Load),
+		counter("ysync_storage_backlog_closes_total", "Connections closed with 1013 because unstored updates stayed over budget for --max-backlog-wait.", ds.BacklogCloses.Load),
+		counter("ysync_storage_backlog_paused_total", "Times a writer was paused because unstored updates are over budget.", ds.BacklogPauses.Load),
+		gauge("ysync_storage_backlog_paused_peers", "Writers paused now because unstored updates are over budget.", ds.BacklogPausedPeers.Load),
+		counter("ysync_storage_backlog_held_updates_total", "Updates held while their writer was paused for the storage backlog.", ds.BacklogHeldUpdates.Load),
 		gauge("ysync_pending_store_bytes", "Bytes of updates applied but not yet stored.", ds.PendingBytes.Load),
 		gauge("ysync_connections_limit_held", "Connections counted against the connection limits.", func() int64 { return int64(t.conns.Total()) }),
 	)

@@ -116,6 +116,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	queue   [][]byte
+	spare   [][]byte // the writer's last batch, emptied, for the next queue (recycleLocked)
 	queued  int
 	pingDue bool // the keep-alive asked for a ping
 	closed  bool
@@ -125,7 +126,10 @@ type Client struct {
 	joined  bool
 	writing bool
 	writers sync.WaitGroup
-	ts      trustState // limits.go
+	gate    readGate    // backlog.go
+	wv      batchWriter // the writer's writev scratch (writev.go); used by one writer at a time
+	writeFn func()      // c.writeLoop, made once (startWriterLocked)
+	ts      trustState  // limits.go
 
 	rpc        rpcState      // the application channel (rpc.go)
 	closing    chan struct{} // closed by close
@@ -140,7 +144,7 @@ func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Cli
 		docName:    docName,
 		conn:       conn,
 		cfg:        cfg,
-		log:        cfg.Logger.With("session", info.ID, "doc", docName, "user", info.User),
+		log:        sessionLogger(cfg.Logger, info.ID, docName, info.User),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
@@ -193,7 +197,10 @@ func (c *Client) startWriterLocked() {
 	}
 	c.writing = true
 	c.writers.Add(1)
-	go c.writeLoop()
+	if c.writeFn == nil {
+		c.writeFn = c.writeLoop // once: go c.writeLoop() would allocate its closure per start
+	}
+	go c.writeFn()
 }
 
 // Close implements shareddoc.Peer.
@@ -295,6 +302,9 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 	extend()
 	c.conn.SetPongHandler(func(string) error { extend(); return nil })
 	for {
+		if !c.waitReadable(ctx) { // paused while the document holds our updates (backlog.go)
+			return
+		}
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
@@ -379,8 +389,11 @@ func (c *Client) readFailed(err error) {
 // failed write, or after writing the close.
 func (c *Client) writeLoop() {
 	defer c.writers.Done()
+	var done [][]byte
 	for {
 		c.mu.Lock()
+		c.recycleLocked(done)
+		done = nil
 		if c.closed {
 			// writing stays set: no writer starts after this one.
 			c.mu.Unlock()
@@ -398,6 +411,7 @@ func (c *Client) writeLoop() {
 			c.writeFailed(err)
 			return
 		}
+		done = frames
 		if ping {
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
 				c.writeFailed(err)
@@ -407,11 +421,23 @@ func (c *Client) writeLoop() {
 	}
 }
 
-// takeLocked returns everything queued and whether a ping is due; c.mu must be held.
+// takeLocked returns everything queued and whether a ping is due; c.mu must be held. The
+// queue goes on in the spare array, if there is one.
 func (c *Client) takeLocked() ([][]byte, bool) {
 	q, ping := c.queue, c.pingDue
-	c.queue, c.queued, c.pingDue = nil, 0, false
+	c.queue, c.spare, c.queued, c.pingDue = c.spare, nil, 0, false
 	return q, ping
+}
+
+// recycleLocked keeps a written batch's array as the spare for the next queue, so that a
+// session's queue and batch alternate between two arrays instead of growing a new one per
+// wake-up; c.mu must be held. It forgets the frames (shared buffers) and drops big arrays.
+func (c *Client) recycleLocked(done [][]byte) {
+	if done == nil || c.spare != nil || cap(done) > maxKeptFrames {
+		return
+	}
+	clear(done)
+	c.spare = done[:0]
 }
 
 // take returns everything queued.
@@ -422,7 +448,18 @@ func (c *Client) take() [][]byte {
 	return q
 }
 
+// write sends frames in batches of one writev each over a TCP connection (writev.go), else one
+// WriteMessage each. Before each batch or frame it stops if the session is closing and its row
+// does not flush.
 func (c *Client) write(frames [][]byte) error {
+	if !c.wv.raw(c.conn) {
+		return c.writeEach(frames)
+	}
+	return c.wv.writeAll(frames, c.closing, c.Disconnect, c.cfg.WriteWait, c.cfg.Stats)
+}
+
+// writeEach sends frames with gorilla's WriteMessage, one at a time.
+func (c *Client) writeEach(frames [][]byte) error {
 	for _, f := range frames {
 		select {
 		case <-c.closing:
@@ -473,11 +510,12 @@ func drainUntilClosed(conn Conn, deadline time.Time) {
 }
 
 // finishClose runs on the writer: flush if the row allows, close frame, then wait briefly for
-// the reader to see the peer's answer before closing the socket.
+// the reader to see the peer's answer before closing the socket. The flush goes through gorilla
+// (writeEach), which refuses data after a close frame it already sent itself.
 func (c *Client) finishClose() {
 	d := c.Disconnect()
 	if d.Flush {
-		if err := c.write(c.take()); err != nil {
+		if err := c.writeEach(c.take()); err != nil {
 			_ = c.conn.Close()
 			return
 		}

@@ -13,12 +13,19 @@
 //     mutex, at most one at a time), each round drains the whole queue, and it ends when a round
 //     finds nothing. An idle session has no writer goroutine, only its reader. The writer also
 //     sends the pings and, at the end, the close frame; after that no writer starts again.
+//     Over TCP, each round's frames go out in one writev with headers written by the session
+//     (writev.go: why that is safe beside gorilla's control frames from the reader); over TLS,
+//     one gorilla WriteMessage per frame.
 //   - One keep-alive goroutine per clock and ping period (keepalive.go, 9/10 of the pong wait)
 //     marks the sessions whose ping is due and starts their writers. It runs while a session is
 //     registered; the last session to leave stops it and waits for it.
 //   - The document's goroutine calls Send and Close (the shareddoc.Peer methods). Both only take
 //     the queue mutex and never block: Send reports false when the queued bytes would pass the
 //     budget and the document then closes the session as slow (4508, reconnect for a fresh sync).
+//   - The document's goroutine also calls Pause and Resume (shareddoc.Pauser) while it holds the
+//     session's updates for the storage backlog: the reader then waits at a gate before its next
+//     read (backlog.go), woken by Resume, close or the context, so TCP pushes back on the client.
+//     On a Hocuspocus socket the gate is the socket's: it stays shut while any document paused it.
 //   - Anyone (shutdown, the admin API) may call Kick.
 //   - The RPC goroutine (rpc.go), started at the connection's first message of type 5, serves
 //     its JSON requests one at a time in arrival order through an RPCHandler and queues the

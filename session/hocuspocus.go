@@ -275,6 +275,8 @@ type HPSocket struct {
 	authedAny  bool
 
 	writers    sync.WaitGroup
+	wv         batchWriter // the writer's writev scratch (writev.go); one writer at a time
+	writeFn    func()      // s.writeLoop, made once (startWriterLocked)
 	closing    chan struct{}
 	readerDone chan struct{}
 	closers    sync.WaitGroup // goroutines closing expired documents (housekeep)
@@ -283,6 +285,7 @@ type HPSocket struct {
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
+	gate    readGate // backlog.go
 }
 
 type hpCall struct {
@@ -468,7 +471,10 @@ func (s *HPSocket) startWriterLocked() {
 	}
 	s.writing = true
 	s.writers.Add(1)
-	go s.writeLoop()
+	if s.writeFn == nil {
+		s.writeFn = s.writeLoop // once: go s.writeLoop() would allocate its closure per start
+	}
+	go s.writeFn()
 }
 
 func (s *HPSocket) close(d Disconnect) {
@@ -525,7 +531,17 @@ func (s *HPSocket) writeLoop() {
 	}
 }
 
+// write sends frames in batches of one writev each over a TCP connection (writev.go), else one
+// WriteMessage each.
 func (s *HPSocket) write(frames [][]byte) error {
+	if !s.wv.raw(s.conn) {
+		return s.writeEach(frames)
+	}
+	return s.wv.writeAll(frames, s.closing, s.Disconnect, s.cfg.WriteWait, s.cfg.Stats)
+}
+
+// writeEach sends frames with gorilla's WriteMessage, one at a time.
+func (s *HPSocket) writeEach(frames [][]byte) error {
 	for _, f := range frames {
 		select {
 		case <-s.closing:
@@ -557,7 +573,8 @@ func (s *HPSocket) finishClose() {
 		q := s.queue
 		s.queue, s.queued = nil, 0
 		s.mu.Unlock()
-		if err := s.write(q); err != nil {
+		// Through gorilla, which refuses data after a close frame it sent itself.
+		if err := s.writeEach(q); err != nil {
 			_ = s.conn.Close()
 			return
 		}
@@ -645,6 +662,9 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 	extend()
 	s.conn.SetPongHandler(func(string) error { extend(); return nil })
 	for {
+		if !s.waitReadable(ctx) { // paused while a document holds our updates (backlog.go)
+			return
+		}
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
 			s.readFailed(err)
@@ -854,8 +874,23 @@ func (s *HPSocket) refuse(h *HPSession, err error) bool {
 	return ok || s.slow()
 }
 
-// open authenticates a held (or closed) document and joins it, then replays what was held.
+// open authenticates a held (or closed) document and joins it, then replays what was held. The
+// reader waits for it on a short-lived goroutine of its own: opening goes deeper than a 4 KiB
+// stack allows, and the reader's stack, once grown to 8 KiB, would stay so for the socket's
+// lifetime (its parked depth is too big for the GC to shrink it): 4 KiB more per idle socket
+// (docs/load.md, "Issue 14 results"). Opens are rare; the extra goroutine costs ~1 µs.
 func (s *HPSocket) open(ctx context.Context, reg *shareddoc.Registry, h *HPSession, token string) bool {
+	var ok bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ok = s.openDoc(ctx, reg, h, token)
+	}()
+	<-done
+	return ok
+}
+
+func (s *HPSocket) openDoc(ctx context.Context, reg *shareddoc.Registry, h *HPSession, token string) bool {
 	if s.cfg.ValidName != nil {
 		if err := s.cfg.ValidName(h.name); err != nil {
 			return s.refuse(h, &HPRefusal{Reason: HPReasonInvalidName})

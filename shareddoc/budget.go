@@ -1,8 +1,6 @@
 package shareddoc
 
 import (
-	"fmt"
-
 	"github.com/ysync/ysync/crdt"
 	"github.com/ysync/ysync/crdt/encoding"
 	"github.com/ysync/ysync/crdt/syncproto"
@@ -17,9 +15,10 @@ const ReasonTooLarge = "document too large"
 //
 // Pending bytes bound what a store outage can cost in memory: updates keep being applied and
 // relayed while the store retries, until the document (or the process) holds its budget of
-// unstored bytes; then a peer's new update is refused, and the peer closed with CloseBacklog so
-// that it reconnects later and sends the edit again. Nothing acknowledged is ever dropped: an
-// update is only echoed to its sender once stored.
+// unstored bytes; then a peer's new update is held, with everything the peer sends after it, and
+// the peer paused until the store catches up, or closed with CloseBacklog after
+// Config.MaxBacklogWait so that it reconnects later and sends the edit again (backlog.go).
+// Nothing acknowledged is ever dropped: an update is only echoed to its sender once stored.
 //
 // The size is an upper estimate (the last measured encoding plus every update applied since)
 // measured again, by encoding the whole document, only when the estimate would pass the bound.
@@ -61,16 +60,15 @@ func (d *Doc) releaseBudget() {
 }
 
 // admitUpdate decides, before applying it, whether a peer's update may be applied. A refused
-// update is not applied and the peer is told: permission-denied for a document over its size,
-// a close with CloseBacklog for a store that is behind.
+// update is not applied and the peer is told: permission-denied for a document over its size;
+// for a store that is behind the update is held and the peer paused (holdUpdate).
 func (d *Doc) admitUpdate(p *peer, update []byte) bool {
 	n := int64(len(update))
 	if n <= int64(len(emptyUpdate)) {
 		return true
 	}
 	if d.overPendingBudget(n) && d.bringsNew(update) {
-		d.r.stats.BacklogCloses.Add(1)
-		d.kick(p, CloseBacklog, fmt.Errorf("%d bytes not yet stored in this document, %d in all", d.budget.pending, d.r.stats.PendingBytes.Load()))
+		d.holdUpdate(p, update) // held until the store catches up, or closed (backlog.go)
 		return false
 	}
 	if lim := d.r.cfg.MaxDocBytes; lim > 0 && (!d.budget.measured || d.budget.size+n > lim) {

@@ -16,7 +16,7 @@ import (
 // stored and echoed, and the budget is free again.
 func TestPendingBudgetRefusesInsteadOfGrowing(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour, MaxPendingBytesPerDoc: 2000})
+	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour, MaxPendingBytesPerDoc: 2000, MaxBacklogWait: -1})
 	d, a := h.join("doc", "a")
 	_, b := h.join("doc", "b")
 	h.store.failing.Store(true)

@@ -46,7 +46,8 @@
 //
 // Files: document.go has the Doc type, its public methods and the run loop; sync.go the
 // sessions' commands (join, sync messages, updates) and fan-out (sendTo, ack, broadcast, kick);
-// persist.go the store batches, retries and compaction; lifecycle.go the states, load, idle
+// persist.go the store batches, retries and compaction; budget.go and backlog.go the pending
+// budget and the peers held for it; lifecycle.go the states, load, idle
 // unload, stop and the final flush.
 //
 // With Config.MaxLoadedDocs set, creating a document over the cap evicts the least recently used
@@ -69,12 +70,22 @@
 // forgotten after the same time, by a timer on the injected Clock that runs only while the
 // document remembers any client (awareness.go).
 //
+// While the store is behind, a peer's update that would pass the pending-bytes budget
+// (budget.go) is held, not applied, with every later message of that peer behind it in arrival
+// order, and the peer is asked to stop reading (Pauser). A store result, or a recheck on the
+// injected Clock for the process-wide budget, replays the held messages through the normal path
+// once there is room; a peer held past Config.MaxBacklogWait, or holding more than 16 MiB, is
+// closed with CloseBacklog and its held messages dropped (backlog.go). Other peers go on.
+//
 // Awareness is bounded (awareness.go): a session may introduce at most
 // Config.MaxAwarenessClientsPerConn client ids, states are at most Config.MaxAwarenessStateBytes,
 // and a client id belongs to the session that introduced it — another session's entries for it
 // are refused unless it is the same user (SessionInfo.Subject) reconnecting, which takes it over.
 // Refused entries are skipped and the sender gets a permission-denied message; it stays open.
 // All-states answers (after SyncStep1, and to query-awareness) share one frame per change.
+// Likewise the SyncStep2 for an empty or up-to-date state vector and the SyncStep1 carrying the
+// document's state vector are encoded once per change and shared by every joiner's queue
+// (joincache.go); peers never modify a frame they were sent.
 //
 // # Several processes on one log
 //

@@ -72,6 +72,8 @@ type Doc struct {
 	awTimer     Timer          // armed while the awareness remembers any client (awareness.go)
 	awState     awarenessState // client id owners, cached frame (awareness.go)
 	edits       editState      // server-side edits, holds and deletion (edit.go)
+	backlog     backlogState   // peers held while the store is behind (backlog.go)
+	joins       joinCache      // sync answers shared by joiners (joincache.go)
 }
 
 type peer struct {
@@ -256,6 +258,7 @@ func (d *Doc) run() {
 		case res := <-d.results:
 			d.stored(res)
 			d.recountPending()
+			d.replayHeld()
 		case res := <-d.compacts:
 			d.compacted(res)
 		case res := <-d.fills:
@@ -266,6 +269,8 @@ func (d *Doc) run() {
 			d.tryUnload()
 		case <-timerC(d.retryTimer):
 			d.retryTimer = nil
+		case <-timerC(d.backlog.timer):
+			d.backlogTick()
 		case <-timerC(d.pos.grace):
 			d.graceOver()
 		case <-stop:
@@ -294,6 +299,7 @@ func (d *Doc) stopTimers() {
 			t.Stop()
 		}
 	}
+	d.endBacklog()
 }
 
 type leaveCmd struct {

@@ -47,6 +47,18 @@ type Acker interface {
 	Ack(ok bool) bool
 }
 
+// Pauser is implemented by a Peer that can stop reading its connection. The document calls
+// Pause when it holds the peer's messages because the store is behind (backlog.go), and Resume
+// once they went through or were dropped; calls come in pairs, from the document's goroutine,
+// and must not block. A paused peer stops reading, so its client's sends back up in TCP; what
+// it had already handed to Receive is still held by the document in order, so correctness does
+// not depend on the pause taking effect at once. A connection shared by several documents
+// (Hocuspocus) stays paused while any of them has it paused.
+type Pauser interface {
+	Pause()
+	Resume()
+}
+
 // CloseReason says why the document closed a peer. Session maps reasons to WebSocket close
 // codes; shareddoc only knows what happened.
 type CloseReason int
@@ -61,8 +73,9 @@ const (
 	CloseShutdown
 	// CloseInternal: the document failed (load error, storage given up).
 	CloseInternal
-	// CloseBacklog: the peer's update was refused because the unstored bytes of the document
-	// or the process are over budget (the store is away); it should retry later (budget.go).
+	// CloseBacklog: the peer's update was held because the unstored bytes of the document or
+	// the process are over budget (the store is away), and the store did not catch up within
+	// Config.MaxBacklogWait (or the peer held too much); it should retry later (backlog.go).
 	CloseBacklog
 )
 

@@ -52,9 +52,14 @@ type Config struct {
 	MaxDocBytes int64
 	// MaxPendingBytesPerDoc and MaxPendingBytes bound the bytes of updates applied but not yet
 	// stored, per document and over all documents. A peer's update that would pass either is
-	// refused and the peer closed with CloseBacklog (it retries). Zero means unlimited.
+	// held, with what the peer sends after it, and the peer paused (Pauser) until the store
+	// catches up (backlog.go). Zero means unlimited.
 	MaxPendingBytesPerDoc int64
 	MaxPendingBytes       int64
+	// MaxBacklogWait is how long a peer may be held for the pending budget before it is closed
+	// with CloseBacklog (it reconnects later and sends its edits again). Zero means
+	// DefaultMaxBacklogWait; negative closes it at once, without holding.
+	MaxBacklogWait time.Duration
 	// Relay carries updates and awareness to and from other nodes (cluster mode, relay.go).
 	// Nil means this process is alone, or shares the database without a relay.
 	Relay Relay

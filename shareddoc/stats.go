@@ -29,8 +29,15 @@ type Stats struct {
 	// PendingBytes is the size of the updates applied but not yet stored, over all documents
 	// (budget.go).
 	PendingBytes atomic.Int64
-	// BacklogCloses counts peers closed because their update would pass a pending-bytes budget.
+	// BacklogCloses counts peers closed because their update would pass a pending-bytes budget
+	// and the store did not catch up within Config.MaxBacklogWait (backlog.go).
 	BacklogCloses atomic.Int64
+	// BacklogPauses counts the times a peer was held (paused) for the storage backlog;
+	// BacklogPausedPeers is how many are held now; BacklogHeldUpdates counts the updates held
+	// (one update held again after a replay counts again).
+	BacklogPauses      atomic.Int64
+	BacklogPausedPeers atomic.Int64
+	BacklogHeldUpdates atomic.Int64
 	// TooLargeRefusals counts updates refused because the document would pass MaxDocBytes.
 	TooLargeRefusals atomic.Int64
 

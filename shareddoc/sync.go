@@ -53,6 +53,9 @@ func safeApply(doc *crdt.Doc, update []byte, origin any) (err error) {
 // session, a server-side edit or another node — since its state no longer matches what was stored
 // and broadcast. The error is returned either way; after failCorrupt, d.corrupt is set.
 func (d *Doc) apply(update []byte, origin any) error {
+	if !isEmptyUpdate(update) {
+		d.joins.changed() // see joinCache for why not only after changing transactions
+	}
 	err := safeApply(d.ydoc, update, origin)
 	if errors.Is(err, errHalfApplied) {
 		d.failCorrupt(err)
@@ -117,6 +120,9 @@ func (c msgCmd) run(d *Doc) {
 	if p == nil {
 		return // detached (closed as slow or bad) while the message was on its way
 	}
+	if d.holdBehind(p, c) {
+		return // behind an update held for the storage backlog (backlog.go)
+	}
 	d.recvAt = c.at
 	defer func() { d.recvAt = time.Time{} }()
 	m := c.msg
@@ -124,13 +130,13 @@ func (c msgCmd) run(d *Doc) {
 	case syncproto.TypeSync:
 		switch m.SyncType {
 		case syncproto.SyncStep1:
-			diff, err := safeDiff(d.ydoc, m.Payload)
+			// Frames shared with other joiners (joincache.go): queues never modify them.
+			step2, err := d.syncStep2For(m.Payload)
 			if err != nil {
 				d.kick(p, CloseBadUpdate, fmt.Errorf("sync step 1: %w", err))
 				return
 			}
-			if !d.sendTo(p, syncproto.EncodeSyncStep2(diff)) ||
-				!d.sendTo(p, syncproto.EncodeSyncStep1(crdt.EncodeStateVector(d.ydoc))) {
+			if !d.sendTo(p, step2) || !d.sendTo(p, d.syncStep1Frame()) {
 				return
 			}
 			if d.aw.Len() > 0 {
@@ -225,8 +231,10 @@ func (d *Doc) detach(p *peer) {
 		return
 	}
 	delete(d.peers, p.info.ID)
+	d.releaseHeld(p)
 	d.dropPeerAwareness(p)
 	if len(d.peers) == 0 {
+		d.joins.changed() // only joiners use it (joincache.go)
 		// Acted on by the loop, after the current command: unloading here could end the
 		// document in the middle of a broadcast or a transaction.
 		d.becameEmpty = true

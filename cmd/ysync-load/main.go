@@ -4,6 +4,7 @@
 //	ysync-load [flags]                               run a scenario, print a report
 //	ysync-load compare NAME=a.json[,b.json] NAME2=c.json[,...]   side-by-side medians and ratios
 //	ysync-load joinstorm --trace T.json.gz [--joiners 300 --storms 3]  join storm (joinstorm.go)
+//	ysync-load summary DIR                           issue 14's scenarios side by side (summary.go)
 //
 // It runs --clients connections over --docs documents (client i joins document i % docs), many
 // per process: one reader goroutine per connection, one scheduler goroutine and a few workers
@@ -48,6 +49,9 @@ func main() {
 func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return runCompare(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "summary" {
+		return runSummary(args[1:], stdout)
 	}
 	if len(args) > 0 && args[0] == "joinstorm" {
 		return runJoinStormCmd(ctx, args[1:], stdout, stderr)

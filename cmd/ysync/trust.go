@@ -12,6 +12,7 @@ import (
 	"github.com/ysync/ysync/auth"
 	"github.com/ysync/ysync/limits"
 	"github.com/ysync/ysync/server"
+	"github.com/ysync/ysync/shareddoc"
 )
 
 // trustConfig is the authentication and limits part of `ysync serve`'s configuration.
@@ -26,6 +27,7 @@ type trustConfig struct {
 	MaxDocBytes           int64
 	MaxPendingBytesPerDoc int64
 	MaxPendingBytes       int64
+	MaxBacklogWait        time.Duration
 	MessageRate           float64
 	MessageBurst          float64
 	ByteRate              float64
@@ -56,8 +58,9 @@ func addTrustFlags(fs *flag.FlagSet, c *trustConfig) {
 	fs.StringVar(&c.Audience, "auth-audience", "", "required token aud, when set")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated Origin allow-list of browser upgrades (https://app.example.com, https://*.example.com, *); empty: any origin")
 	fs.Int64Var(&c.MaxDocBytes, "max-document-bytes", server.DefaultMaxDocBytes, "largest encoded document; an update that would pass it is refused (permission-denied) (-1: unlimited)")
-	fs.Int64Var(&c.MaxPendingBytesPerDoc, "max-pending-bytes-per-doc", server.DefaultMaxPendingBytesPerDoc, "unstored update bytes one document may hold while the database is away; past it new updates are refused with close 1013 (-1: unlimited)")
+	fs.Int64Var(&c.MaxPendingBytesPerDoc, "max-pending-bytes-per-doc", server.DefaultMaxPendingBytesPerDoc, "unstored update bytes one document may hold while the database is away; past it a writer's new updates are held and its connection paused, for up to --max-backlog-wait (-1: unlimited)")
 	fs.Int64Var(&c.MaxPendingBytes, "max-pending-bytes", server.DefaultMaxPendingBytes, "unstored update bytes over all documents (-1: unlimited)")
+	fs.DurationVar(&c.MaxBacklogWait, "max-backlog-wait", shareddoc.DefaultMaxBacklogWait, "longest a writer stays paused while unstored updates are over --max-pending-bytes(-per-doc); then it is closed with 1013 and resends after reconnecting (0: close at once)")
 	fs.Float64Var(&c.MessageRate, "conn-message-rate", server.DefaultMessageRate, "messages per second one connection may send (-1: unlimited)")
 	fs.Float64Var(&c.MessageBurst, "conn-message-burst", server.DefaultMessageBurst, "message burst of one connection")
 	fs.Float64Var(&c.ByteRate, "conn-byte-rate", server.DefaultByteRate, "bytes per second one connection may send (-1: unlimited)")
@@ -162,6 +165,7 @@ func (c trustConfig) limits() server.Limits {
 		MaxDocBytes:           c.MaxDocBytes,
 		MaxPendingBytesPerDoc: c.MaxPendingBytesPerDoc,
 		MaxPendingBytes:       c.MaxPendingBytes,
+		MaxBacklogWait:        backlogWait(c.MaxBacklogWait),
 		MessageRate:           unl(c.MessageRate),
 		MessageBurst:          c.MessageBurst,
 		ByteRate:              unl(c.ByteRate),
@@ -184,6 +188,15 @@ func (c trustConfig) limits() server.Limits {
 		HTTPIdleTimeout:       noTimeout(c.HTTPIdleTimeout),
 		MaxWorkflowBodyBytes:  c.MaxWorkflowBodyBytes,
 	}
+}
+
+// backlogWait maps the flag's 0 ("close at once") to server.Limits' negative (0 there is the
+// default).
+func backlogWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // noTimeout maps a flag's 0 ("no timeout") to server.Limits' negative (0 there is the default).
@@ -211,6 +224,7 @@ func (c trustConfig) logAttrs() []any {
 		"max_document_bytes", c.MaxDocBytes,
 		"max_pending_bytes_per_doc", c.MaxPendingBytesPerDoc,
 		"max_pending_bytes", c.MaxPendingBytes,
+		"max_backlog_wait", c.MaxBacklogWait,
 		"conn_message_rate", c.MessageRate,
 		"conn_message_burst", c.MessageBurst,
 		"conn_byte_rate", c.ByteRate,

@@ -1,0 +1,107 @@
+package idlemem_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ysync/ysync/internal/idlemem"
+	"github.com/ysync/ysync/server"
+	"github.com/ysync/ysync/store"
+)
+
+func newServer() (idlemem.Server, error) {
+	srv := server.New(server.Config{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Limits: server.Limits{MaxConnsPerIP: -1, MaxConns: -1},
+	}, store.NewMemory())
+	return idlemem.Server{
+		Serve: func(ln net.Listener) error { return srv.Serve(ln) },
+		Close: func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		},
+	}, nil
+}
+
+// What an idle y-websocket connection holds: its reader goroutine and nothing of net/http (the
+// handler returned after the upgrade), a small read buffer, no pre-rendered log attributes, no
+// principal. The breakdown itself is docs/load.md's; this keeps its structure from regressing.
+func TestIdleConnectionHoldsOnlyItsReader(t *testing.T) {
+	const n = 200
+	rep, err := idlemem.Measure(context.Background(), idlemem.Config{Clients: n, Docs: 10, Idle: 100 * time.Millisecond, Sites: true}, newServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := func(fn string) int { return rep.IdleGC.ByCreator[fn] - rep.Before.ByCreator[fn] }
+	if got := added("server.(*Server).runSession"); got != n {
+		t.Errorf("%d session goroutines for %d idle connections, want one each", got, n)
+	}
+	var others []string
+	for fn, c := range rep.IdleGC.ByCreator {
+		if d := c - rep.Before.ByCreator[fn]; d > 0 && fn != "server.(*Server).runSession" && fn != "shareddoc.(*Doc).run" {
+			others = append(others, fn)
+		}
+	}
+	if len(others) > 0 {
+		t.Errorf("idle connections hold other goroutines too: %v", others)
+	}
+	site := func(prefix string) int64 {
+		var b int64
+		for k, v := range rep.IdleGC.HeapBySite {
+			if strings.HasPrefix(k, prefix) {
+				b += v - rep.Before.HeapBySite[k]
+			}
+		}
+		return b / n
+	}
+	if b := site("bufio.NewReaderSize ← websocket.newConn"); b == 0 || b > 256 {
+		t.Errorf("gorilla's read buffer: %d bytes per connection, want the small one (≤ 256)", b)
+	}
+	for _, s := range []string{"slog.(*commonHandler).clone", "auth.", "http."} {
+		if b := site(s); b > 8 {
+			t.Errorf("%s…: %d bytes per idle connection still live", s, b)
+		}
+	}
+	var out bytes.Buffer
+	rep.Format(&out)
+	for _, want := range []string{"VmRSS", "goroutine stacks", "runSession", "websocket.newConn"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestHocuspocusClientsSync(t *testing.T) {
+	rep, err := idlemem.Measure(context.Background(), idlemem.Config{Clients: 20, Docs: 5, Protocol: "hocuspocus", Idle: 50 * time.Millisecond}, newServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.IdleGC.ByCreator["server.(*Server).handleHocuspocus.func4"] - rep.Before.ByCreator["server.(*Server).handleHocuspocus.func4"]; got != 20 {
+		t.Errorf("%d socket goroutines for 20 idle Hocuspocus sockets", got)
+	}
+}
+
+// A socket's reader keeps the 4 KiB stack a y-websocket reader has: opening a document (token,
+// admission, join, first sync) runs off it, so its stack does not grow to 8 KiB for good.
+func TestHocuspocusReaderStackStaysSmall(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's frames are bigger: stack sizes say nothing")
+	}
+	const n = 400
+	rep, err := idlemem.Measure(context.Background(), idlemem.Config{Clients: n, Docs: 10, Protocol: "hocuspocus", Idle: 50 * time.Millisecond}, newServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perConn := (float64(rep.IdleGC.Stacks) - float64(rep.Before.Stacks)) / n
+	t.Logf("stack per idle Hocuspocus socket: %.0f B", perConn)
+	if perConn > 6<<10 {
+		t.Errorf("%.0f B of stack per idle socket, want the reader's 4 KiB: opening a document ran on the reader", perConn)
+	}
+}

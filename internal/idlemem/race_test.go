@@ -1,0 +1,5 @@
+//go:build race
+
+package idlemem_test
+
+const raceEnabled = true
