@@ -524,7 +524,10 @@ func (d *Doc) encodeStateAsUpdate(svBytes []byte, v2 bool) ([]byte, error) {
 	}
 	enc := newUpdateEncoder(v2)
 	if !v2 {
-		enc.RestEncoder().Grow(encodedSizeHint(d.store, sv))
+		// A sixteenth over the low estimate: the deletes, and a text's structs, fit without
+		// a last growth (which would briefly hold both buffers).
+		h := encodedSizeHint(d.store, sv)
+		enc.RestEncoder().Grow(h + h/16 + 64)
 	}
 	writeClientsStructs(enc, d.store, sv)
 	deleteSetFromStore(d.store).write(enc)
