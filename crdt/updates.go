@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"slices"
 
@@ -310,6 +309,9 @@ func lazyMergeWith(left, right abstractStruct) bool {
 type structCursor struct {
 	structs []abstractStruct
 	i       int
+	// stamp breaks ties between cursors at the same id: the one moved most recently comes
+	// first (see cursorHeap).
+	stamp int
 }
 
 func (c *structCursor) curr() abstractStruct {
@@ -324,81 +326,135 @@ func (c *structCursor) next() abstractStruct {
 	return c.curr()
 }
 
+// cursorHeap orders the cursors of a merge as Yjs does: highest client first, then lowest clock.
+// Yjs re-sorts its cursor list with JavaScript's stable sort after every step, and only the
+// first cursor ever moves; so among cursors at the same id the one that moved last is first
+// (the moved cursor was at the front and stays in front of its equals), and cursors that never
+// moved keep the order of their updates. A stamp that grows with every step, starting below
+// zero in update order, gives a min-heap the same order: a merge of k updates costs log k per
+// struct instead of a sort per struct.
+type cursorHeap []*structCursor
+
+func (h cursorHeap) less(a, b int) bool {
+	ai, bi := h[a].curr().id(), h[b].curr().id()
+	if ai.Client != bi.Client {
+		return ai.Client > bi.Client
+	}
+	if ai.Clock != bi.Clock {
+		return ai.Clock < bi.Clock
+	}
+	return h[a].stamp > h[b].stamp
+}
+
+func (h cursorHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// fixTop restores the order after the first cursor moved, dropping it when it is done.
+func (h *cursorHeap) fixTop() {
+	if (*h)[0].curr() == nil {
+		last := len(*h) - 1
+		(*h)[0] = (*h)[last]
+		(*h)[last] = nil
+		*h = (*h)[:last]
+	}
+	if len(*h) > 0 {
+		h.down(0)
+	}
+}
+
 // mergeStructStreams is the struct part of Yjs's mergeUpdatesV2. Each stream is one update's
 // structs in wire order.
 func mergeStructStreams(streams [][]abstractStruct, w *lazyWriter) {
-	cursors := make([]*structCursor, 0, len(streams))
+	cursors := make(cursorHeap, 0, len(streams))
 	for _, s := range streams {
 		filtered := slices.DeleteFunc(slices.Clone(s), isSkip)
-		cursors = append(cursors, &structCursor{structs: filtered})
+		if len(filtered) > 0 {
+			cursors = append(cursors, &structCursor{structs: filtered, stamp: -1 - len(cursors)})
+		}
+	}
+	for i := len(cursors)/2 - 1; i >= 0; i-- {
+		cursors.down(i)
 	}
 	var currWrite abstractStruct
-	for {
-		// Highest client first, then lowest clock; the sort is stable like JavaScript's.
-		cursors = slices.DeleteFunc(cursors, func(c *structCursor) bool { return c.curr() == nil })
-		slices.SortStableFunc(cursors, func(a, b *structCursor) int {
-			ai, bi := a.curr().id(), b.curr().id()
-			if ai.Client == bi.Client {
-				return cmp.Compare(ai.Clock, bi.Clock)
-			}
-			return cmp.Compare(bi.Client, ai.Client)
-		})
-		if len(cursors) == 0 {
-			break
-		}
+	for step := 0; len(cursors) > 0; step++ {
 		cd := cursors[0]
-		firstClient := cd.curr().id().Client
-		if currWrite != nil {
-			curr := cd.curr()
-			iterated := false
-			// Skip what was written already (higher clients are written first).
-			for curr != nil && structEnd(curr) <= structEnd(currWrite) && curr.id().Client >= currWrite.id().Client {
-				curr = cd.next()
-				iterated = true
-			}
-			if curr == nil || curr.id().Client != firstClient ||
-				(iterated && curr.id().Clock > structEnd(currWrite)) {
-				continue
-			}
-			if firstClient != currWrite.id().Client {
-				w.write(currWrite, 0)
-				currWrite = ownStruct(curr)
-				cd.next()
-			} else if end := structEnd(currWrite); end < curr.id().Clock {
-				// A gap: fill it with a Skip.
-				if skip, ok := currWrite.(*Skip); ok {
-					skip.Length = structEnd(curr) - skip.ID.Clock
-				} else {
-					w.write(currWrite, 0)
-					currWrite = &Skip{ID: ID{firstClient, end}, Length: curr.id().Clock - end}
-				}
-			} else {
-				if diff := end - curr.id().Clock; diff > 0 {
-					if skip, ok := currWrite.(*Skip); ok {
-						// Prefer slicing the Skip: the other struct carries more information.
-						skip.Length -= diff
-					} else {
-						curr = sliceStruct(curr, diff)
-					}
-				}
-				if !lazyMergeWith(currWrite, curr) {
-					w.write(currWrite, 0)
-					currWrite = ownStruct(curr)
-					cd.next()
-				}
-			}
-		} else {
-			currWrite = ownStruct(cd.curr())
-			cd.next()
-		}
-		for next := cd.curr(); next != nil && next.id().Client == firstClient &&
-			next.id().Clock == structEnd(currWrite) && !isSkip(next); next = cd.next() {
-			w.write(currWrite, 0)
-			currWrite = ownStruct(next)
-		}
+		// Whatever happens below, only cd moves: put it back in order before the next step.
+		cd.stamp = step
+		mergeStep(cd, &currWrite, w)
+		cursors.fixTop()
 	}
 	if currWrite != nil {
 		w.write(currWrite, 0)
+	}
+}
+
+// mergeStep is one round of Yjs's merge loop on the first cursor cd.
+func mergeStep(cd *structCursor, currWritePtr *abstractStruct, w *lazyWriter) {
+	currWrite := *currWritePtr
+	defer func() { *currWritePtr = currWrite }()
+	firstClient := cd.curr().id().Client
+	if currWrite != nil {
+		curr := cd.curr()
+		iterated := false
+		// Skip what was written already (higher clients are written first).
+		for curr != nil && structEnd(curr) <= structEnd(currWrite) && curr.id().Client >= currWrite.id().Client {
+			curr = cd.next()
+			iterated = true
+		}
+		if curr == nil || curr.id().Client != firstClient ||
+			(iterated && curr.id().Clock > structEnd(currWrite)) {
+			return
+		}
+		if firstClient != currWrite.id().Client {
+			w.write(currWrite, 0)
+			currWrite = ownStruct(curr)
+			cd.next()
+		} else if end := structEnd(currWrite); end < curr.id().Clock {
+			// A gap: fill it with a Skip.
+			if skip, ok := currWrite.(*Skip); ok {
+				skip.Length = structEnd(curr) - skip.ID.Clock
+			} else {
+				w.write(currWrite, 0)
+				currWrite = &Skip{ID: ID{firstClient, end}, Length: curr.id().Clock - end}
+			}
+		} else {
+			if diff := end - curr.id().Clock; diff > 0 {
+				if skip, ok := currWrite.(*Skip); ok {
+					// Prefer slicing the Skip: the other struct carries more information.
+					skip.Length -= diff
+				} else {
+					curr = sliceStruct(curr, diff)
+				}
+			}
+			if !lazyMergeWith(currWrite, curr) {
+				w.write(currWrite, 0)
+				currWrite = ownStruct(curr)
+				cd.next()
+			}
+		}
+	} else {
+		currWrite = ownStruct(cd.curr())
+		cd.next()
+	}
+	for next := cd.curr(); next != nil && next.id().Client == firstClient &&
+		next.id().Clock == structEnd(currWrite) && !isSkip(next); next = cd.next() {
+		w.write(currWrite, 0)
+		currWrite = ownStruct(next)
 	}
 }
 

@@ -126,16 +126,14 @@ func (d *Doc) load(ctx context.Context) error {
 	for _, u := range updates {
 		d.logBytes += int64(len(u))
 	}
+	rows := updates
 	if checkpoint != nil {
-		updates = append([][]byte{checkpoint}, updates...)
+		rows = append(make([][]byte, 0, 1+len(updates)), checkpoint)
+		rows = append(rows, updates...)
 	}
-	for i, u := range updates {
-		if err := safeApply(d.ydoc, u, loadOrigin{}); err != nil {
-			// One bad row must not make the document unopenable; the rest still applies.
-			d.log.Error("stored update does not apply; skipped", "index", i, "err", err)
-			d.r.stats.StoreErrors.Add(1)
-		}
-	}
+	checkpoint, updates = nil, nil
+	d.applyStored(rows)
+	rows = nil // the stored bytes are garbage from here on; the document holds what they said
 	d.ydoc.ObserveUpdateIf(serverEdit, d.observe)
 	if h := d.r.cfg.Hooks.LoadState; h != nil {
 		// On this goroutine, not bounded like the store calls: the hook changes the document,
@@ -149,6 +147,50 @@ func (d *Doc) load(ctx context.Context) error {
 	}
 	return nil
 }
+
+// applyStored replays the stored rows (the checkpoint first) into the fresh document in one
+// transaction (crdt.ApplyUpdates): a long log then costs about what its merged state does,
+// instead of a transaction, a cleanup and a struct merge per row. One bad row must not make the
+// document unopenable: a row that does not parse is skipped and logged, the rest still applies.
+// Should the integration itself fail (an error or a panic: the document may hold part of some
+// row), the document is rebuilt row by row, one transaction each as Yjs would, so that only the
+// rows that fail are lost.
+func (d *Doc) applyStored(rows [][]byte) {
+	skipped, err := safeApplyStored(d.ydoc, rows)
+	if err == nil {
+		for _, s := range skipped {
+			d.log.Error("stored update does not apply; skipped", "index", s.Index, "err", s.Err)
+			d.r.stats.StoreErrors.Add(1)
+		}
+		return
+	}
+	d.log.Warn("stored updates do not apply together; applying them one by one", "err", err)
+	d.ydoc = crdt.NewDoc(crdt.DocOptions{})
+	for i, u := range rows {
+		if err := safeApply(d.ydoc, u, loadOrigin{}); err != nil {
+			d.log.Error("stored update does not apply; skipped", "index", i, "err", err)
+			d.r.stats.StoreErrors.Add(1)
+		}
+	}
+}
+
+// safeApplyStored is crdt.ApplyUpdates with a panic turned into an error, like safeApply.
+func safeApplyStored(doc *crdt.Doc, rows [][]byte) (skipped []crdt.SkippedUpdate, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %w: panic: %v", errHalfApplied, crdt.ErrMalformedUpdate, v)
+		}
+	}()
+	skipped, err = crdt.ApplyUpdates(doc, rows, loadOrigin{})
+	if err == nil && testHookLoadApplied != nil {
+		testHookLoadApplied(doc)
+	}
+	return skipped, err
+}
+
+// testHookLoadApplied, set only by tests, runs inside safeApplyStored after the rows were applied
+// together (a change and a panic there stand for an integration that failed half-way).
+var testHookLoadApplied func(doc *crdt.Doc)
 
 // storeContext returns the context of one bounded storage step: storeCtx (cancelled when a
 // shutdown's deadline passes) with timeout as its deadline; zero means no deadline.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -142,39 +143,49 @@ func (s *Postgres) Load(ctx context.Context, name string) (checkpoint []byte, up
 	defer s.life.RUnlock()
 
 	// One statement, so one snapshot: a compaction committing meanwhile cannot make us miss
-	// updates. Row 0 (kind 0) is the checkpoint if any; the rest are the later updates.
+	// updates. Row 0 (kind 0) is always there: the checkpoint if any (NULL state otherwise) and
+	// the document's last seq, which sizes the slice of updates (seqs are gap-free); the rest
+	// are the later updates.
 	rows, err := s.pool.Query(ctx, `
 		WITH cp AS (
 			SELECT upto_seq, state FROM document_checkpoints
 			WHERE doc_name = $1 ORDER BY upto_seq DESC LIMIT 1
 		)
-		SELECT 0 AS kind, upto_seq, state FROM cp
+		SELECT 0 AS kind, coalesce((SELECT upto_seq FROM cp), 0) AS seq, (SELECT state FROM cp) AS data,
+			coalesce((SELECT last_seq FROM documents WHERE name = $1), 0) AS last_seq
 		UNION ALL
-		SELECT 1, u.seq, u.data FROM document_updates u
+		SELECT 1, u.seq, u.data, 0 FROM document_updates u
 		WHERE u.doc_name = $1 AND u.seq > coalesce((SELECT upto_seq FROM cp), 0)
 		ORDER BY 1, 2`, name)
 	if err != nil {
 		return nil, nil, 0, opErr("load", name, translate(err))
 	}
 	defer rows.Close()
+	var arena rowArena
 	for rows.Next() {
 		var (
-			kind int
-			n    int64
-			data []byte
+			kind    int
+			n, last int64
+			data    pgtype.DriverBytes // the driver's buffer, valid until Next: copied
 		)
-		if err := rows.Scan(&kind, &n, &data); err != nil {
+		if err := rows.Scan(&kind, &n, &data, &last); err != nil {
 			return nil, nil, 0, opErr("load", name, translate(err))
 		}
 		if kind == 0 {
-			checkpoint = data
+			if data != nil {
+				checkpoint = append(make([]byte, 0, len(data)), data...)
+			}
+			updates = make([][]byte, 0, logCap(last, n))
 		} else {
-			updates = append(updates, data)
+			updates = append(updates, arena.copy(data))
 		}
 		seq = n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, 0, opErr("load", name, translate(err))
+	}
+	if len(updates) == 0 {
+		updates = nil
 	}
 	return checkpoint, updates, seq, nil
 }

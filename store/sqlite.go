@@ -142,43 +142,54 @@ func (s *SQLite) Load(ctx context.Context, name string) (checkpoint []byte, upda
 		return nil, nil, 0, opErr("load", name, err)
 	}
 
-	// One statement reads one snapshot, so a compaction committing meanwhile cannot make us miss
-	// updates. Row 0 (kind 0) is the checkpoint if any; the rest are the later updates.
-	rows, err := s.read.QueryContext(ctx, `
-		WITH cp AS (
-			SELECT upto_seq, state FROM document_checkpoints
-			WHERE doc_name = ?1 ORDER BY upto_seq DESC LIMIT 1
-		)
-		SELECT 0 AS kind, upto_seq, state FROM cp
-		UNION ALL
-		SELECT 1, u.seq, u.data FROM document_updates u
-		WHERE u.doc_name = ?1 AND u.seq > coalesce((SELECT upto_seq FROM cp), 0)
-		ORDER BY 1, 2`, name)
+	// One read transaction, one snapshot (WAL): a compaction committing meanwhile cannot make
+	// us miss updates. The updates come in primary-key order, so nothing is sorted, and the
+	// slice is sized from the document's last seq.
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	defer tx.Rollback()
+	var lastSeq int64
+	err = tx.QueryRowContext(ctx, `SELECT last_seq FROM documents WHERE name = ?1`, name).Scan(&lastSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, 0, nil // never written
+	}
+	if err != nil {
+		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	err = tx.QueryRowContext(ctx, `
+		SELECT upto_seq, state FROM document_checkpoints
+		WHERE doc_name = ?1 ORDER BY upto_seq DESC LIMIT 1`, name).Scan(&seq, &checkpoint)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		seq = 0
+	case err != nil:
+		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	case checkpoint == nil:
+		checkpoint = []byte{}
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT seq, data FROM document_updates
+		WHERE doc_name = ?1 AND seq > ?2 ORDER BY seq`, name, seq)
 	if err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
 	}
 	defer rows.Close()
+	updates = make([][]byte, 0, logCap(lastSeq, seq))
+	var arena rowArena
 	for rows.Next() {
-		var (
-			kind int
-			n    int64
-			data []byte // Scan copies into a new slice: ours to hand out
-		)
-		if err := rows.Scan(&kind, &n, &data); err != nil {
+		var data sql.RawBytes // the driver's buffer, valid until Next: copied into the arena
+		if err := rows.Scan(&seq, &data); err != nil {
 			return nil, nil, 0, opErr("load", name, translateSQLite(err))
 		}
-		if data == nil {
-			data = []byte{}
-		}
-		if kind == 0 {
-			checkpoint = data
-		} else {
-			updates = append(updates, data)
-		}
-		seq = n
+		updates = append(updates, arena.copy(data))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	if len(updates) == 0 {
+		updates = nil
 	}
 	return checkpoint, updates, seq, nil
 }

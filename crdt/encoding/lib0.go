@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -33,6 +34,10 @@ func NewEncoder() *Encoder { return &Encoder{buf: make([]byte, 0, 64)} }
 
 // Bytes returns the encoded bytes. The slice aliases the encoder's buffer.
 func (e *Encoder) Bytes() []byte { return e.buf }
+
+// Grow makes room for n more bytes, so that writing a large update of a known size does not
+// reallocate (and leave behind) a growing buffer at every step.
+func (e *Encoder) Grow(n int) { e.buf = slices.Grow(e.buf, n) }
 
 // Len returns the number of bytes written so far.
 func (e *Encoder) Len() int { return len(e.buf) }
