@@ -497,12 +497,20 @@ func (d *Doc) StateVector() map[uint64]int { return d.store.stateVector() }
 // EncodeStateAsUpdate encodes everything doc has that a peer with the encoded state vector sv
 // lacks, as a V1 update. A nil or empty sv means the whole document.
 func EncodeStateAsUpdate(doc *Doc, sv []byte) ([]byte, error) {
-	return doc.encodeStateAsUpdate(sv, false)
+	return doc.encodeStateAsUpdate(sv, false, 0)
+}
+
+// EncodeStateAsUpdateReserved is EncodeStateAsUpdate with reserve free bytes in front of the
+// update, in the same buffer: buf[:reserve] is the caller's (zeroed), buf[reserve:] the update. A
+// caller that frames the update (a sync message's type and length) can then write the header in
+// place instead of copying a big state into a second buffer.
+func EncodeStateAsUpdateReserved(doc *Doc, sv []byte, reserve int) (buf []byte, err error) {
+	return doc.encodeStateAsUpdate(sv, false, reserve)
 }
 
 // EncodeStateAsUpdateV2 is EncodeStateAsUpdate in the V2 format.
 func EncodeStateAsUpdateV2(doc *Doc, sv []byte) ([]byte, error) {
-	return doc.encodeStateAsUpdate(sv, true)
+	return doc.encodeStateAsUpdate(sv, true, 0)
 }
 
 func newUpdateEncoder(v2 bool) encoding.UpdateEncoder {
@@ -512,7 +520,9 @@ func newUpdateEncoder(v2 bool) encoding.UpdateEncoder {
 	return encoding.NewUpdateEncoderV1()
 }
 
-func (d *Doc) encodeStateAsUpdate(svBytes []byte, v2 bool) ([]byte, error) {
+// encodeStateAsUpdate encodes what the document has beyond svBytes; with reserve > 0 (V1 only)
+// the result starts with reserve zero bytes (EncodeStateAsUpdateReserved).
+func (d *Doc) encodeStateAsUpdate(svBytes []byte, v2 bool, reserve int) ([]byte, error) {
 	sv := map[uint64]int{}
 	if len(svBytes) > 0 {
 		// Only the clients this document has matter: the others' structs are not here to send.
@@ -527,10 +537,24 @@ func (d *Doc) encodeStateAsUpdate(svBytes []byte, v2 bool) ([]byte, error) {
 		// A sixteenth over the low estimate: the deletes, and a text's structs, fit without
 		// a last growth (which would briefly hold both buffers).
 		h := encodedSizeHint(d.store, sv)
-		enc.RestEncoder().Grow(h + h/16 + 64)
+		rest := enc.RestEncoder()
+		rest.Grow(reserve + h + h/16 + 64)
+		for range reserve {
+			rest.WriteUint8(0)
+		}
 	}
 	writeClientsStructs(enc, d.store, sv)
 	deleteSetFromStore(d.store).write(enc)
-	update := enc.Bytes()
-	return d.withPending(update, svBytes, v2)
+	buf := enc.Bytes()
+	update, err := d.withPending(buf[reserve:], svBytes, v2)
+	if err != nil || reserve == 0 {
+		return update, err
+	}
+	if len(update) > 0 && &update[0] == &buf[reserve] && len(update) == len(buf)-reserve {
+		return buf, nil // no pending structs: the update is where it was encoded
+	}
+	// Merged with pending structs into a new buffer: copy once behind a fresh reservation.
+	out := make([]byte, reserve+len(update))
+	copy(out[reserve:], update)
+	return out, nil
 }

@@ -92,28 +92,24 @@ func (d *Doc) syncStep2For(sv []byte) ([]byte, error) {
 	switch {
 	case len(sv) == 0 || (len(sv) == 1 && sv[0] == 0):
 		if c.full == nil {
-			diff, err := safeDiff(d.ydoc, nil)
+			frame, err := safeStep2Frame(d.ydoc, nil)
 			if err != nil {
 				return nil, err
 			}
-			c.full = syncproto.EncodeSyncStep2(diff)
+			c.full = frame
 		}
 		return c.full, nil
 	case bytes.Equal(sv, own):
 		if c.same == nil {
-			diff, err := safeDiff(d.ydoc, own)
+			frame, err := safeStep2Frame(d.ydoc, own)
 			if err != nil {
 				return nil, err
 			}
-			c.same = syncproto.EncodeSyncStep2(diff)
+			c.same = frame
 		}
 		return c.same, nil
 	}
-	diff, err := safeDiff(d.ydoc, sv)
-	if err != nil {
-		return nil, err
-	}
-	return syncproto.EncodeSyncStep2(diff), nil
+	return safeStep2Frame(d.ydoc, sv)
 }
 
 // syncStep1Frame returns the SyncStep1 frame carrying the document's state vector.

@@ -80,6 +80,23 @@ func safeDiff(doc *crdt.Doc, sv []byte) (diff []byte, err error) {
 	return crdt.EncodeStateAsUpdate(doc, sv)
 }
 
+// safeStep2Frame is safeDiff encoded straight into its SyncStep2 frame: the update is written
+// behind room for the frame header (crdt.EncodeStateAsUpdateReserved), so a big state is not
+// copied into a second buffer — at a first sync of a big document that copy was a whole encoded
+// state more in the heap.
+func safeStep2Frame(doc *crdt.Doc, sv []byte) (frame []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			frame, err = nil, fmt.Errorf("encode state: panic: %v", v)
+		}
+	}()
+	buf, err := crdt.EncodeStateAsUpdateReserved(doc, sv, syncproto.SyncStep2Reserve)
+	if err != nil {
+		return nil, err
+	}
+	return syncproto.FrameSyncStep2InPlace(buf, syncproto.SyncStep2Reserve), nil
+}
+
 // emptyUpdate is a V1 update with no structs and an empty delete set, what a client with nothing
 // to contribute answers to SyncStep1.
 var emptyUpdate = []byte{0, 0}

@@ -270,6 +270,25 @@ func AppendSyncStep1(dst, sv []byte) []byte { return appendSync(dst, SyncStep1, 
 // AppendSyncStep2 appends a SyncStep2 frame carrying update.
 func AppendSyncStep2(dst, update []byte) []byte { return appendSync(dst, SyncStep2, update) }
 
+// SyncStep2Reserve is how many free bytes FrameSyncStep2InPlace needs in front of an update: the
+// message and sync types, and the longest varuint length.
+const SyncStep2Reserve = 2 + binary.MaxVarintLen64
+
+// FrameSyncStep2InPlace returns the SyncStep2 frame carrying buf[reserve:], with its header
+// written into the end of buf[:reserve] (reserve >= SyncStep2Reserve): the same bytes as
+// EncodeSyncStep2(buf[reserve:]) without copying the update. The result aliases buf.
+func FrameSyncStep2InPlace(buf []byte, reserve int) []byte {
+	if reserve < SyncStep2Reserve || reserve > len(buf) {
+		return EncodeSyncStep2(buf[min(reserve, len(buf)):])
+	}
+	var hdr [SyncStep2Reserve]byte
+	h := append(hdr[:0], byte(TypeSync), byte(SyncStep2))
+	h = binary.AppendUvarint(h, uint64(len(buf)-reserve))
+	start := reserve - len(h)
+	copy(buf[start:reserve], h)
+	return buf[start:]
+}
+
 // AppendUpdate appends a sync Update frame carrying update.
 func AppendUpdate(dst, update []byte) []byte { return appendSync(dst, SyncUpdate, update) }
 

@@ -335,3 +335,23 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FrameSyncStep2InPlace writes the same frame as EncodeSyncStep2, for every varuint length size.
+func TestFrameSyncStep2InPlace(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 1 << 21} {
+		update := bytes.Repeat([]byte{0xab}, n)
+		buf := append(make([]byte, SyncStep2Reserve), update...)
+		got := FrameSyncStep2InPlace(buf, SyncStep2Reserve)
+		if want := EncodeSyncStep2(update); !bytes.Equal(got, want) {
+			t.Fatalf("len %d: in-place frame %x... differs from %x...", n, got[:min(8, len(got))], want[:min(8, len(want))])
+		}
+		if n > 0 && &got[len(got)-1] != &buf[len(buf)-1] {
+			t.Fatalf("len %d: update copied", n)
+		}
+	}
+	// Too little room: still the right frame (a copy).
+	buf := []byte{0, 5, 6}
+	if got, want := FrameSyncStep2InPlace(buf, 1), EncodeSyncStep2([]byte{5, 6}); !bytes.Equal(got, want) {
+		t.Fatalf("short reserve: %x, want %x", got, want)
+	}
+}
