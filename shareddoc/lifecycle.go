@@ -3,6 +3,7 @@ package shareddoc
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/ysync/ysync/crdt"
@@ -104,6 +105,9 @@ func (d *Doc) waitPredecessor(ctx context.Context) error {
 	}
 }
 
+// bigLoadBytes is the stored size from which load collects the store's garbage before decoding.
+const bigLoadBytes = 16 << 20
+
 // load reads the stored state into a fresh crdt.Doc, then runs Hooks.LoadState, both within
 // ctx (the load deadline).
 func (d *Doc) load(ctx context.Context) error {
@@ -126,12 +130,21 @@ func (d *Doc) load(ctx context.Context) error {
 	for _, u := range updates {
 		d.logBytes += int64(len(u))
 	}
+	stored := d.logBytes + int64(len(checkpoint))
 	rows := updates
 	if checkpoint != nil {
 		rows = append(make([][]byte, 0, 1+len(updates)), checkpoint)
 		rows = append(rows, updates...)
 	}
 	checkpoint, updates = nil, nil
+	if stored >= bigLoadBytes {
+		// The driver's copies of a big load are garbage now, but the heap only learns that at
+		// the next collection, and decoding is about to allocate as much again: collect first,
+		// so that a big document's load peaks at its bytes plus the document, not at twice
+		// its bytes plus the document. Marking is cheap here (the live heap is mostly the
+		// pointer-free rows).
+		runtime.GC()
+	}
 	d.applyStored(rows)
 	rows = nil // the stored bytes are garbage from here on; the document holds what they said
 	d.ydoc.ObserveUpdateIf(serverEdit, d.observe)
