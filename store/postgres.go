@@ -133,6 +133,9 @@ func OpenPostgres(ctx context.Context, databaseURL string, opts Options) (*Postg
 // Load returns the document's newest checkpoint state (nil if none), every update appended after
 // it in append order, and the seq of the last of them (the checkpoint's seq if there are no
 // updates; 0 for a document that was never written). It reads one consistent snapshot.
+// bigRowBytes is the row size from which Load closes the connection it read it on (see Load).
+const bigRowBytes = 16 << 20
+
 func (s *Postgres) Load(ctx context.Context, name string) (checkpoint []byte, updates [][]byte, seq int64, err error) {
 	if err := ValidName(name); err != nil {
 		return nil, nil, 0, opErr("load", name, err)
@@ -146,7 +149,25 @@ func (s *Postgres) Load(ctx context.Context, name string) (checkpoint []byte, up
 	// updates. Row 0 (kind 0) is always there: the checkpoint if any (NULL state otherwise) and
 	// the document's last seq, which sizes the slice of updates (seqs are gap-free); the rest
 	// are the later updates.
-	rows, err := s.pool.Query(ctx, `
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, 0, opErr("load", name, translate(err))
+	}
+	var loaded int
+	defer func() {
+		if loaded < bigRowBytes {
+			conn.Release()
+			return
+		}
+		// pgx keeps a read buffer as large as the largest row a connection has read: after a
+		// big checkpoint that is the document's size again, held for as long as the pooled
+		// connection lives. Close it instead; the pool opens another when it needs one.
+		c := conn.Hijack()
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = c.Close(closeCtx)
+		cancel()
+	}()
+	rows, err := conn.Query(ctx, `
 		WITH cp AS (
 			SELECT upto_seq, state FROM document_checkpoints
 			WHERE doc_name = $1 ORDER BY upto_seq DESC LIMIT 1
@@ -174,6 +195,7 @@ func (s *Postgres) Load(ctx context.Context, name string) (checkpoint []byte, up
 		if kind == 0 {
 			if data != nil {
 				checkpoint = append(make([]byte, 0, len(data)), data...)
+				loaded = len(data)
 			}
 			updates = make([][]byte, 0, logCap(last, n))
 		} else {

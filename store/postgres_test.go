@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -329,5 +330,36 @@ func TestPostgresLockWorkflow(t *testing.T) {
 	unlock() // idempotent
 	if err := <-got; err != nil {
 		t.Fatalf("waiter after unlock: %v", err)
+	}
+}
+
+// A Load that read a big checkpoint closes its connection rather than keep pgx's read buffer of
+// the checkpoint's size in the pool; small loads keep theirs, and loads go on working.
+func TestPostgresBigLoadClosesConnection(t *testing.T) {
+	ctx := context.Background()
+	s := openPostgres(t, store.Options{})
+	if _, err := s.Append(ctx, "big", []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("x"), 17<<20)
+	if err := s.Compact(ctx, "big", big, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Load(ctx, "small"); err != nil { // an idle connection for the next Load
+		t.Fatal(err)
+	}
+	before := store.PoolConns(s)
+	cp, _, seq, err := s.Load(ctx, "big")
+	if err != nil || seq != 1 || !bytes.Equal(cp, big) {
+		t.Fatalf("Load big: seq %d, %d bytes, err %v", seq, len(cp), err)
+	}
+	if after := store.PoolConns(s); after != before-1 {
+		t.Fatalf("pool holds %d connections after the big load, %d before: the big row's connection was kept", after, before)
+	}
+	if _, _, _, err := s.Load(ctx, "small"); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.PoolConns(s); n < 1 {
+		t.Fatalf("pool holds %d connections after a small load", n)
 	}
 }
