@@ -7,6 +7,7 @@ import (
 
 	"github.com/ysync/ysync/crdt/encoding"
 	"github.com/ysync/ysync/crdt/syncproto"
+	"github.com/ysync/ysync/shareddoc"
 )
 
 // ReasonReadOnly is the reason of the permission-denied auth message a read-only session gets for
@@ -52,9 +53,9 @@ type TrustStats struct {
 
 // trustState is the per-session state of the trust checks.
 type trustState struct {
-	synced    atomic.Bool   // a sync message arrived: the handshake is done
-	handshake chan struct{} // closed by the reader at the first sync message; nil without a watcher
-	watchDone chan struct{} // closed when the watcher ended; nil when it never started
+	synced    atomic.Bool     // a sync message arrived: the handshake is done
+	expiry    shareddoc.Timer // closes the session when its credentials expire; nil without
+	handshake shareddoc.Timer // closes it without a sync message in time; nil without, or once one came
 }
 
 // Permission returns the session's permission label ("read", "write" or "admin").
@@ -116,7 +117,8 @@ func (c *Client) admit(ctx context.Context, n int) bool {
 // answered with a permission-denied auth message.
 func (c *Client) screen(msg syncproto.Message) bool {
 	if msg.Type == syncproto.TypeSync && !c.ts.synced.Swap(true) && c.ts.handshake != nil {
-		close(c.ts.handshake)
+		c.ts.handshake.Stop() // on the reader, as startWatch and stopWatch: no race on the field
+		c.ts.handshake = nil
 	}
 	if !c.cfg.Trust.ReadOnly || msg.Type != syncproto.TypeSync {
 		return true
@@ -150,69 +152,50 @@ func hasStructs(update []byte) bool {
 	return d.Err() != nil || n > 0
 }
 
-// startWatch starts the goroutine that closes the session when its credentials expire or when
-// the handshake does not come in time. It ends when the session closes, or as soon as nothing is
-// left to watch (the handshake came and the credentials never expire), so that a synced session
-// without expiry keeps no goroutine but its reader (docs/load.md); stopWatch waits for it. It
-// runs on the reader's goroutine before the reader starts.
+// startWatch arms the session's deadlines: credentials that expire (4401) and a sync handshake
+// that must come in time (4408). They are timer callbacks, not a goroutine waiting on them: a
+// session with a JWT expiry would otherwise keep a watcher goroutine and its stack for as long as
+// the connection lives. stopWatch disarms them; screen disarms the handshake's at the first sync
+// message.
 func (c *Client) startWatch() {
 	exp, hs := c.cfg.Trust.ExpiresAt, c.cfg.Trust.HandshakeTimeout
-	if exp.IsZero() && hs <= 0 {
-		return
-	}
-	c.ts.watchDone = make(chan struct{})
-	var timers []interface{ Stop() bool }
-	var expC, hsC <-chan time.Time
 	if !exp.IsZero() {
-		t := c.cfg.Clock.NewTimer(max(exp.Sub(c.cfg.Clock.Now()), 0))
-		timers, expC = append(timers, t), t.C()
+		c.ts.expiry = c.cfg.Clock.AfterFunc(max(exp.Sub(c.cfg.Clock.Now()), 0), func() {
+			if c.isClosing() {
+				return
+			}
+			c.cfg.Stats.Trust.ExpiredCloses.Add(1)
+			c.log.Info("closing: credentials expired")
+			c.close(DisconnectUnauthorized)
+		})
 	}
-	var handshake chan struct{}
 	if hs > 0 {
-		t := c.cfg.Clock.NewTimer(hs)
-		timers, hsC = append(timers, t), t.C()
-		handshake = make(chan struct{})
-		c.ts.handshake = handshake
+		c.ts.handshake = c.cfg.Clock.AfterFunc(hs, func() {
+			if c.ts.synced.Load() || c.isClosing() {
+				return
+			}
+			c.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
+			c.log.Info("closing: no sync handshake in time", "timeout", hs)
+			c.close(DisconnectHandshakeTimeout)
+		})
 	}
-	go func() {
-		defer close(c.ts.watchDone)
-		defer func() {
-			for _, t := range timers {
-				t.Stop()
-			}
-		}()
-		for {
-			select {
-			case <-expC:
-				c.cfg.Stats.Trust.ExpiredCloses.Add(1)
-				c.log.Info("closing: credentials expired")
-				c.close(DisconnectUnauthorized)
-				return
-			case <-hsC:
-				hsC = nil
-				if !c.ts.synced.Load() {
-					c.cfg.Stats.Trust.HandshakeTimeouts.Add(1)
-					c.log.Info("closing: no sync handshake in time", "timeout", hs)
-					c.close(DisconnectHandshakeTimeout)
-					return
-				}
-				if expC == nil {
-					return
-				}
-			case <-handshake:
-				handshake, hsC = nil, nil
-				if expC == nil {
-					return
-				}
-			case <-c.closing:
-				return
-			}
-		}
-	}()
 }
 
+// isClosing reports whether the session is closing already.
+func (c *Client) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopWatch disarms the deadlines (a callback already running finds the session closed).
 func (c *Client) stopWatch() {
-	if c.ts.watchDone != nil {
-		<-c.ts.watchDone
+	for _, t := range []*shareddoc.Timer{&c.ts.expiry, &c.ts.handshake} {
+		if *t != nil {
+			(*t).Stop()
+		}
 	}
 }

@@ -137,18 +137,28 @@ func TestRateLimitThrottlesThenCloses(t *testing.T) {
 	}
 }
 
-// Once the handshake came, a session whose credentials never expire has nothing left to watch:
-// its watcher goroutine ends at once instead of living as long as the connection.
-func TestWatcherEndsAfterHandshake(t *testing.T) {
+// A session's deadlines (credentials expiry, handshake timeout) are timer callbacks: no goroutine
+// waits on them, so a session with a JWT expiry keeps no goroutine but its reader for as long as
+// it lives, and the deadlines still close it.
+func TestDeadlinesKeepNoGoroutine(t *testing.T) {
 	e := newEnv(t)
-	cfg := session.Config{Trust: session.Trust{HandshakeTimeout: 10 * time.Second}}
+	exp := e.clock.Now().Add(time.Minute)
+	cfg := session.Config{Trust: session.Trust{HandshakeTimeout: 10 * time.Second, ExpiresAt: exp}}
 	_, conn, done := e.start(t, "doc", "a", cfg)
-	watchers := func() int { return goroutinesIn("session.(*Client).startWatch.func1(") }
-	if n := watchers(); n != 1 {
-		t.Fatalf("%d watchers before the handshake, want 1", n)
+	eventually(t, func() bool { return e.clock.Timers() >= 2 }, "deadlines armed")
+	if n := goroutinesIn("session.(*Client).startWatch"); n != 0 {
+		t.Fatalf("%d goroutines watching the session's deadlines, want none", n)
 	}
 	conn.deliver(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
-	eventually(t, func() bool { return watchers() == 0 }, "watcher gone after the handshake")
-	conn.hangUp()
+	eventually(t, func() bool { return len(conn.messages(t)) >= 2 }, "synced")
+	e.clock.Advance(10 * time.Second) // past the handshake timeout: synced, so nothing happens
+	time.Sleep(10 * time.Millisecond)
+	if codes := conn.closeCodes(); len(codes) != 0 {
+		t.Fatalf("closed with %v after the handshake came", codes)
+	}
+	e.clock.Advance(time.Minute)
 	wait(t, done)
+	if codes := conn.closeCodes(); !slices.Equal(codes, []int{4401}) {
+		t.Fatalf("close codes %v, want [4401]", codes)
+	}
 }

@@ -11,6 +11,9 @@ import (
 type Clock interface {
 	Now() time.Time
 	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f on its own goroutine once d has passed, like time.AfterFunc; the
+	// returned Timer's C is nil. Nothing waits meanwhile: no goroutine, no stack.
+	AfterFunc(d time.Duration, f func()) Timer
 }
 
 // Timer is the part of *time.Timer the actors use.
@@ -28,6 +31,10 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 func (realClock) NewTimer(d time.Duration) Timer {
 	return realTimer{time.NewTimer(d)}
+}
+
+func (realClock) AfterFunc(d time.Duration, f func()) Timer {
+	return realTimer{time.AfterFunc(d, f)}
 }
 
 type realTimer struct{ t *time.Timer }
@@ -70,10 +77,7 @@ func (c *FakeClock) Advance(d time.Duration) {
 	}
 	c.mu.Unlock()
 	for _, t := range due {
-		select {
-		case t.ch <- now:
-		default:
-		}
+		t.fire(now)
 	}
 }
 
@@ -91,10 +95,31 @@ func (c *FakeClock) NewTimer(d time.Duration) Timer {
 	return t
 }
 
+// AfterFunc returns a timer that calls f on its own goroutine when Advance reaches d after the
+// current fake time.
+func (c *FakeClock) AfterFunc(d time.Duration, f func()) Timer {
+	t := &fakeTimer{c: c, fn: f}
+	t.Reset(d)
+	return t
+}
+
 type fakeTimer struct {
 	c    *FakeClock
-	ch   chan time.Time
+	ch   chan time.Time // nil for an AfterFunc timer
+	fn   func()         // an AfterFunc timer's function
 	when time.Time
+}
+
+// fire delivers a tick: the function on its own goroutine, or a non-blocking send.
+func (t *fakeTimer) fire(now time.Time) {
+	if t.fn != nil {
+		go t.fn()
+		return
+	}
+	select {
+	case t.ch <- now:
+	default:
+	}
 }
 
 func (t *fakeTimer) C() <-chan time.Time { return t.ch }
@@ -121,9 +146,6 @@ func (t *fakeTimer) Reset(d time.Duration) {
 	now := t.c.now
 	t.c.mu.Unlock()
 	if !armed {
-		select {
-		case t.ch <- now:
-		default:
-		}
+		t.fire(now)
 	}
 }
