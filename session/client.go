@@ -39,6 +39,8 @@ type Conn interface {
 	SetWriteDeadline(t time.Time) error
 	SetReadLimit(limit int64)
 	SetPongHandler(h func(appData string) error)
+	SetPingHandler(h func(appData string) error)
+	SetCloseHandler(h func(code int, text string) error)
 	Close() error
 }
 
@@ -128,8 +130,17 @@ type Client struct {
 	writers sync.WaitGroup
 	gate    readGate    // backlog.go
 	wv      batchWriter // the writer's writev scratch (writev.go); used by one writer at a time
-	writeFn func()      // c.writeLoop, made once (startWriterLocked)
-	ts      trustState  // limits.go
+	// The inline path (inline.go): inline is set once the reader routes control answers
+	// through the writer; partial is the rest of a frame written inline in part, pong a ping's
+	// answer to send, closeReply the answer to the peer's close. All under mu.
+	inline     bool
+	partial    [][]byte
+	pong       []byte
+	closeReply []byte
+	// inlineWrites and inlineParts count frames written inline whole and in part (tests).
+	inlineWrites, inlineParts int
+	writeFn                   func()     // c.writeLoop, made once (startWriterLocked)
+	ts                        trustState // limits.go
 
 	rpc        rpcState      // the application channel (rpc.go)
 	closing    chan struct{} // closed by close
@@ -167,6 +178,10 @@ func (c *Client) Send(frame []byte) bool {
 	if c.queued > 0 && c.queued+len(frame) > c.cfg.QueueBudget {
 		c.mu.Unlock()
 		return false
+	}
+	if c.inlineOKLocked() && c.sendInline(frame) {
+		c.mu.Unlock()
+		return true
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
@@ -249,6 +264,7 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	c.cfg.Stats.Connections.Add(1)
 	defer c.cfg.Stats.Connections.Add(-1)
 	defer c.conn.Close()
+	c.wv.raw(c.conn) // before any writer can start: the writers and the inline path read it
 
 	doc, _, err := reg.JoinOrCreate(ctx, c.docName, shareddoc.JoinOptions{Session: c.info, Peer: c})
 	if err != nil {
@@ -301,6 +317,13 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 	extend := func() { _ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.PongWait)) }
 	extend()
 	c.conn.SetPongHandler(func(string) error { extend(); return nil })
+	if c.wv.tcp != nil { // set by Run before the join; raw TCP: deliveries may go inline
+		c.conn.SetPingHandler(c.pingHandler(extend))
+		c.conn.SetCloseHandler(c.closeHandler)
+		c.mu.Lock()
+		c.inline = true
+		c.mu.Unlock()
+	}
 	for {
 		if !c.waitReadable(ctx) { // paused while the document holds our updates (backlog.go)
 			return
@@ -400,13 +423,27 @@ func (c *Client) writeLoop() {
 			c.finishClose()
 			return
 		}
+		partial, pong := c.takePartialLocked(), c.pong
+		c.pong = nil
 		frames, ping := c.takeLocked()
-		if len(frames) == 0 && !ping {
+		if len(frames) == 0 && !ping && partial == nil && pong == nil {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
+		if partial != nil {
+			if err := c.writePartial(partial); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		}
+		if pong != nil {
+			if err := c.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(c.cfg.WriteWait)); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		}
 		if err := c.write(frames); err != nil {
 			c.writeFailed(err)
 			return
@@ -514,6 +551,19 @@ func drainUntilClosed(conn Conn, deadline time.Time) {
 // (writeEach), which refuses data after a close frame it already sent itself.
 func (c *Client) finishClose() {
 	d := c.Disconnect()
+	c.mu.Lock()
+	partial, reply := c.takePartialLocked(), c.closeReply
+	c.mu.Unlock()
+	if partial != nil { // a frame half-written inline: finished first, or nothing else is valid
+		if err := c.writePartial(partial); err != nil {
+			_ = c.conn.Close()
+			return
+		}
+	}
+	if d.NoCloseFrame && reply != nil {
+		// The peer closed first: the answer gorilla's own handler would have written (inline.go).
+		_ = c.conn.WriteControl(websocket.CloseMessage, reply, time.Now().Add(c.cfg.WriteWait))
+	}
 	if d.Flush {
 		if err := c.writeEach(c.take()); err != nil {
 			_ = c.conn.Close()

@@ -109,11 +109,13 @@ func (c *fakeConn) WriteControl(typ int, data []byte, _ time.Time) error {
 	return nil
 }
 
-func (c *fakeConn) SetReadDeadline(time.Time) error   { return nil }
-func (c *fakeConn) SetWriteDeadline(time.Time) error  { return nil }
-func (c *fakeConn) SetReadLimit(int64)                {}
-func (c *fakeConn) SetPongHandler(func(string) error) {}
-func (c *fakeConn) Close() error                      { c.closeOnce.Do(func() { close(c.closed) }); return nil }
+func (c *fakeConn) SetReadDeadline(time.Time) error         { return nil }
+func (c *fakeConn) SetWriteDeadline(time.Time) error        { return nil }
+func (c *fakeConn) SetReadLimit(int64)                      {}
+func (c *fakeConn) SetPongHandler(func(string) error)       {}
+func (c *fakeConn) SetPingHandler(func(string) error)       {}
+func (c *fakeConn) SetCloseHandler(func(int, string) error) {}
+func (c *fakeConn) Close() error                            { c.closeOnce.Do(func() { close(c.closed) }); return nil }
 func (c *fakeConn) isClosed() bool {
 	select {
 	case <-c.closed:

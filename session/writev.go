@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/ysync/ysync/limits"
@@ -39,9 +40,16 @@ import (
 type batchWriter struct {
 	tcp  *net.TCPConn
 	init bool
-	hdr  []byte      // frame headers of the current batch, maxHeaderLen each
-	bufs [][]byte    // header, frame, header, frame, ...
-	nb   net.Buffers // what WriteTo consumes; a field so that passing it does not allocate
+	hdr  []byte          // frame headers of the current batch, maxHeaderLen each
+	bufs [][]byte        // header, frame, header, frame, ...
+	nb   net.Buffers     // what WriteTo consumes; a field so that passing it does not allocate
+	rc   syscall.RawConn // the socket, for the inline path's non-blocking writev (inline.go)
+	one  []byte          // the inline frame's header
+	// tryWrite's attempt and its in and out values (inline.go).
+	iov     [2][]byte
+	attempt func(fd uintptr) bool
+	n       int
+	werr    error
 }
 
 const (

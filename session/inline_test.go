@@ -1,0 +1,113 @@
+package session
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestInlineFramesWholeWhenSocketFills: deliveries written inline on the caller's goroutine stay
+// whole and in order when the socket fills up under them — a frame the socket takes in part is
+// finished by the writer before anything else — while the client keeps pinging (the pongs go
+// through the writer too, never between the two halves of a frame).
+func TestInlineFramesWholeWhenSocketFills(t *testing.T) {
+	srv := newWSServer(t, false, false)
+	conn, c := srv.dial(t, "a")
+	defer conn.Close()
+	idle := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.inline && !c.writing && len(c.queue) == 0 && c.partial == nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !idle() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := c.wv.tcp.SetWriteBuffer(16 << 10); err != nil { // so that the socket fills soon
+		t.Fatal(err)
+	}
+	// The client does not read yet: frames go inline until one only partly fits.
+	var want [][]byte
+	parts := func() int { c.mu.Lock(); defer c.mu.Unlock(); return c.inlineParts }
+	for i := 0; len(want) < 2000 && (parts() == 0 || len(want) < 40); i++ {
+		f := bytes.Repeat([]byte{byte(i)}, 3000+i%7*1000)
+		if !c.Send(f) {
+			t.Fatalf("frame %d refused", i)
+		}
+		want = append(want, f)
+		for w := 0; w < 20 && !idle(); w++ {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	c.mu.Lock()
+	whole, part := c.inlineWrites, c.inlineParts
+	c.mu.Unlock()
+	if whole == 0 || part == 0 {
+		t.Fatalf("inline writes: %d whole, %d in part; the test wants both", whole, part)
+	}
+	// Ping while reading everything back.
+	if err := conn.WriteControl(websocket.PingMessage, []byte("p1"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	pongs := 0
+	conn.SetPongHandler(func(string) error { pongs++; return nil })
+	for i, f := range want {
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		mt, got, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("frame %d of %d: %v", i, len(want), err)
+		}
+		if mt != websocket.BinaryMessage || !bytes.Equal(got, f) {
+			t.Fatalf("frame %d: %d bytes of %x..., want %d of %x", i, len(got), got[:min(4, len(got))], len(f), f[0])
+		}
+	}
+	c.Kick(DisconnectNormal)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, int(DisconnectNormal.Code)) {
+				t.Errorf("close: %v", err)
+			}
+			break
+		}
+	}
+	if pongs == 0 { // read by now: it came after the frames queued before it, before the close
+		t.Error("the ping was not answered")
+	}
+	t.Logf("%d frames, %d inline whole, %d inline in part", len(want), whole, part)
+}
+
+// TestPeerCloseAnsweredByWriter: with gorilla's close handler replaced (inline.go), the peer's
+// close still gets its answer, with the peer's code.
+func TestPeerCloseAnsweredByWriter(t *testing.T) {
+	srv := newWSServer(t, false, false)
+	conn, c := srv.dial(t, "a")
+	defer conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		ok := c.inline
+		c.mu.Unlock()
+		if ok {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	msg := websocket.FormatCloseMessage(4000, "bye")
+	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, 4000) {
+			t.Fatalf("the server's answer to our close: %v, want close 4000", err)
+		}
+		break
+	}
+}
