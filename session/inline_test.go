@@ -111,3 +111,50 @@ func TestPeerCloseAnsweredByWriter(t *testing.T) {
 		break
 	}
 }
+
+// BenchmarkDelivery: one frame to a session with nothing queued, over real TCP to a client that
+// reads everything — written inline, or by a writer goroutine started for it (as before inline.go).
+// CPU per delivery: compare the two with -benchtime and the process's CPU time (-cpuprofile), not
+// only ns/op, which the client's reading shares.
+func BenchmarkDelivery(b *testing.B) {
+	for _, inline := range []bool{true, false} {
+		name := "writer-goroutine"
+		if inline {
+			name = "inline"
+		}
+		b.Run(name, func(b *testing.B) {
+			srv := newWSServer(b, false, false)
+			conn, c := srv.dial(b, "a")
+			defer conn.Close()
+			got := make(chan struct{}, 1024)
+			go func() {
+				for {
+					if _, _, err := conn.ReadMessage(); err != nil {
+						return
+					}
+					got <- struct{}{}
+				}
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				c.mu.Lock()
+				ok := c.inline
+				c.inline = ok && inline
+				c.mu.Unlock()
+				if ok {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			frame := bytes.Repeat([]byte{1}, 60)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.Send(frame)
+				<-got // one at a time: every delivery finds the session idle
+			}
+			b.StopTimer()
+			c.Kick(DisconnectNormal)
+		})
+	}
+}
