@@ -34,6 +34,10 @@ import (
 //     pong answers use one second) and so also shortens a batch blocked on a full socket buffer
 //     at that moment; such a peer pings while not reading, and is closed as broken as any write
 //     timeout would.
+//   - A y-websocket session (Client) goes further (inline.go): its pongs and its answer to the
+//     peer's close are written by its own writer, so of the list above only gorilla's close on
+//     a protocol error or an oversized frame comes from the reader. Hocuspocus sockets keep
+//     gorilla's handlers.
 //
 // TLS connections (a *tls.Conn under gorilla) and test fakes have no *net.TCPConn: they keep
 // gorilla's WriteMessage (raw reports false).
