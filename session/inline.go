@@ -25,7 +25,7 @@ import (
 // frame, written by the reader as it fails: a peer that sent garbage while its socket was full
 // can get a garbled close frame, and is closed either way.
 
-// inlineOK reports whether frame may be written inline now; c.mu must be held.
+// inlineOKLocked reports whether a frame may be written inline now; c.mu must be held.
 func (c *Client) inlineOKLocked() bool {
 	return c.inline && c.joined && !c.closed && !c.writing && len(c.queue) == 0 && !c.pingDue &&
 		c.pong == nil && c.partial == nil
@@ -38,7 +38,7 @@ func (c *Client) sendInline(frame []byte) bool {
 	c.mu.Unlock()
 	n, err := c.wv.tryWrite(frame)
 	c.mu.Lock()
-	total := len(frame) + headerLen(len(frame))
+	total := len(c.wv.one) + len(frame) // the header tryWrite wrote, and the payload
 	switch {
 	case err != nil:
 		// Broken: keep writing set, so no writer writes to the socket again, and close.
@@ -52,29 +52,18 @@ func (c *Client) sendInline(frame []byte) bool {
 		c.writing = false
 		return false
 	case n < total:
-		c.partial = c.wv.rest(frame, n)
+		c.partial = c.wv.rest(frame, n) // counted below: the writer finishes it first
 		c.inlineParts++
 	default:
 		c.inlineWrites++
-		c.cfg.Stats.MessagesOut.Add(1)
-		c.cfg.Stats.BytesOut.Add(int64(len(frame)))
 	}
+	c.cfg.Stats.MessagesOut.Add(1)
+	c.cfg.Stats.BytesOut.Add(int64(len(frame)))
 	c.writing = false
 	if c.partial != nil || len(c.queue) > 0 || c.pingDue || c.pong != nil || c.closed {
 		c.startWriterLocked()
 	}
 	return true
-}
-
-// headerLen is the length of appendHeader's header for n payload bytes.
-func headerLen(n int) int {
-	switch {
-	case n < 126:
-		return 2
-	case n <= 0xffff:
-		return 4
-	}
-	return 10
 }
 
 // tryWrite writes the frame (header and payload) with one writev on the socket without waiting,
@@ -143,11 +132,8 @@ func (c *Client) writePartial(rest [][]byte) error {
 		return err
 	}
 	nb := net.Buffers(rest)
-	if _, err := nb.WriteTo(c.wv.tcp); err != nil {
-		return err
-	}
-	c.cfg.Stats.MessagesOut.Add(1)
-	return nil
+	_, err := nb.WriteTo(c.wv.tcp)
+	return err
 }
 
 // takePartialLocked returns the rest of a half-written frame, if any; c.mu must be held.
