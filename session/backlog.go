@@ -70,15 +70,22 @@ func (c *Client) Resume() { c.gate.resume() }
 // read, so after a pause the read deadline is pushed out again: pongs that arrived meanwhile
 // are still unread in the socket.
 func (c *Client) waitReadable(ctx context.Context) bool {
-	waited, ok := c.gate.wait(ctx, c.closing)
+	return c.gate.pass(ctx, c.closing, c.conn, c.cfg.PongWait, c.close)
+}
+
+// pass is waitReadable for either kind of connection: it waits at the gate, closes the
+// connection with DisconnectGoingAway when ctx ended, and pushes the read deadline out after a
+// wait.
+func (g *readGate) pass(ctx context.Context, closing <-chan struct{}, conn Conn, pongWait time.Duration, closeConn func(Disconnect)) bool {
+	waited, ok := g.wait(ctx, closing)
 	if !ok {
 		if ctx.Err() != nil {
-			c.close(DisconnectGoingAway)
+			closeConn(DisconnectGoingAway)
 		}
 		return false
 	}
 	if waited {
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.PongWait))
+		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
 	}
 	return true
 }
@@ -92,17 +99,7 @@ func (h *HPSession) Resume() { h.s.gate.resume() }
 
 // waitReadable is Client.waitReadable for a Hocuspocus socket.
 func (s *HPSocket) waitReadable(ctx context.Context) bool {
-	waited, ok := s.gate.wait(ctx, s.closing)
-	if !ok {
-		if ctx.Err() != nil {
-			s.close(DisconnectGoingAway)
-		}
-		return false
-	}
-	if waited {
-		_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.PongWait))
-	}
-	return true
+	return s.gate.pass(ctx, s.closing, s.conn, s.cfg.PongWait, s.close)
 }
 
 var (
