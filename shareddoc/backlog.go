@@ -1,7 +1,6 @@
 package shareddoc
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -141,7 +140,7 @@ func isHeldUpdate(m syncproto.Message) bool {
 	if m.Type != syncproto.TypeSync || (m.SyncType != syncproto.SyncStep2 && m.SyncType != syncproto.SyncUpdate) {
 		return false
 	}
-	return len(m.Payload) > 0 && !bytes.Equal(m.Payload, emptyUpdate)
+	return !isEmptyUpdate(m.Payload)
 }
 
 // backlogTick runs when the backlog timer fires: peers held too long are closed, the others
