@@ -12,14 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"time"
 
 	"github.com/ysync/ysync/internal/idlemem"
-	"github.com/ysync/ysync/server"
-	"github.com/ysync/ysync/store"
 )
 
 func main() {
@@ -44,20 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rep, err := idlemem.Measure(ctx, cfg, func() (idlemem.Server, error) {
-		srv := server.New(server.Config{
-			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Limits: server.Limits{MaxConnsPerIP: -1, MaxConns: -1},
-		}, store.NewMemory())
-		return idlemem.Server{
-			Serve: func(ln net.Listener) error { return srv.Serve(ln) },
-			Close: func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
-			},
-		}, nil
-	})
+	rep, err := idlemem.Measure(ctx, cfg, idlemem.Ysync(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
 		return err
 	}

@@ -5,30 +5,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ysync/ysync/internal/idlemem"
-	"github.com/ysync/ysync/server"
-	"github.com/ysync/ysync/store"
 )
 
-func newServer() (idlemem.Server, error) {
-	srv := server.New(server.Config{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Limits: server.Limits{MaxConnsPerIP: -1, MaxConns: -1},
-	}, store.NewMemory())
-	return idlemem.Server{
-		Serve: func(ln net.Listener) error { return srv.Serve(ln) },
-		Close: func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
-		},
-	}, nil
-}
+var newServer = idlemem.Ysync(slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 // What an idle y-websocket connection holds: its reader goroutine and nothing of net/http (the
 // handler returned after the upgrade), a small read buffer, no pre-rendered log attributes, no

@@ -1,0 +1,31 @@
+package idlemem
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ysync/ysync/server"
+	"github.com/ysync/ysync/store"
+)
+
+// Ysync returns the Server factory Measure runs: ysync's server with the in-memory store and the
+// limits `ysync serve` has, minus the per-address and process connection caps, which the one
+// loopback address of the clients would hit.
+func Ysync(logger *slog.Logger) func() (Server, error) {
+	return func() (Server, error) {
+		srv := server.New(server.Config{
+			Logger: logger,
+			Limits: server.Limits{MaxConnsPerIP: -1, MaxConns: -1},
+		}, store.NewMemory())
+		return Server{
+			Serve: func(ln net.Listener) error { return srv.Serve(ln) },
+			Close: func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			},
+		}, nil
+	}
+}
