@@ -64,15 +64,7 @@ func TestInlineFramesWholeWhenSocketFills(t *testing.T) {
 		}
 	}
 	c.Kick(DisconnectNormal)
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		if _, _, err := conn.ReadMessage(); err != nil {
-			if !websocket.IsCloseError(err, int(DisconnectNormal.Code)) {
-				t.Errorf("close: %v", err)
-			}
-			break
-		}
-	}
+	readUntilClose(t, conn, int(DisconnectNormal.Code))
 	if pongs == 0 { // read by now: it came after the frames queued before it, before the close
 		t.Error("the ping was not answered")
 	}
@@ -99,17 +91,7 @@ func TestPeerCloseAnsweredByWriter(t *testing.T) {
 	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, _, err := conn.ReadMessage()
-		if err == nil {
-			continue
-		}
-		if !websocket.IsCloseError(err, 4000) {
-			t.Fatalf("the server's answer to our close: %v, want close 4000", err)
-		}
-		break
-	}
+	readUntilClose(t, conn, 4000) // the server's answer to our close
 }
 
 // BenchmarkDelivery: one frame to a session with nothing queued, over real TCP to a client that

@@ -167,21 +167,28 @@ func TestWritevFramesParsedByGorilla(t *testing.T) {
 				t.Error("no pong came back: pings were not answered during the writes")
 			}
 			c.Kick(DisconnectNormal)
-			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			for {
-				if _, _, err := conn.ReadMessage(); err != nil {
-					if !websocket.IsCloseError(err, int(DisconnectNormal.Code)) {
-						t.Errorf("close: %v", err)
-					}
-					break
-				}
-			}
+			readUntilClose(t, conn, int(DisconnectNormal.Code))
 			conn.Close()
 			srv.wg.Wait() // Run returned: the writer's state is safe to read
 			if got := c.wv.tcp != nil; got != tc.wantWritev {
 				t.Errorf("writev path used: %v, want %v", got, tc.wantWritev)
 			}
 		})
+	}
+}
+
+// readUntilClose reads (and drops) messages until the connection ends, and fails the test
+// unless it ended with a close frame carrying code.
+func readUntilClose(t *testing.T, conn *websocket.Conn, code int) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, code) {
+				t.Errorf("close: %v, want close %d", err, code)
+			}
+			return
+		}
 	}
 }
 
