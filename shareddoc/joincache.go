@@ -38,8 +38,8 @@ import (
 // nobody joins, the frames stay (the whole state is about the size of the document's stored
 // checkpoint); dropping them after a quiet while would need a timer per document, and the next
 // change drops them anyway. The frames are not reused after invalidation: queues may still hold
-// them. The whole state is encoded and then copied once into its frame (crdt has no append form
-// of EncodeStateAsUpdate); once per change, that copy does not matter.
+// them. The SyncStep2 frames are encoded in place (safeStep2Frame): the state is not copied into
+// its frame.
 type joinCache struct {
 	watched *crdt.Doc // the crdt.Doc the frames come from, whose observer calls changed
 	full    []byte    // SyncStep2 with the whole state

@@ -130,12 +130,12 @@ func OpenPostgres(ctx context.Context, databaseURL string, opts Options) (*Postg
 	return s, nil
 }
 
-// Load returns the document's newest checkpoint state (nil if none), every update appended after
-// it in append order, and the seq of the last of them (the checkpoint's seq if there are no
-// updates; 0 for a document that was never written). It reads one consistent snapshot.
 // bigRowBytes is the row size from which Load closes the connection it read it on (see Load).
 const bigRowBytes = 16 << 20
 
+// Load returns the document's newest checkpoint state (nil if none), every update appended after
+// it in append order, and the seq of the last of them (the checkpoint's seq if there are no
+// updates; 0 for a document that was never written). It reads one consistent snapshot.
 func (s *Postgres) Load(ctx context.Context, name string) (checkpoint []byte, updates [][]byte, seq int64, err error) {
 	if err := ValidName(name); err != nil {
 		return nil, nil, 0, opErr("load", name, err)
