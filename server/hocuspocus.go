@@ -107,7 +107,7 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "too many connections")
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	conn, _, err := session.Upgrade(&s.upgrader, w, r) // for its small read buffer
 	if err != nil {
 		s.trust.conns.Release(key)
 		releaseIP()

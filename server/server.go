@@ -103,13 +103,6 @@ type Config struct {
 	NodeID string
 }
 
-// readBufferSize is gorilla's per-connection read buffer, held for the connection's lifetime. It
-// needs to hold a frame header (at most 14 bytes) and a control frame (at most 125 bytes; gorilla
-// raises anything smaller to 125): typed edits and awareness updates (tens of bytes) still
-// arrive in one read, and a bigger message is read straight into the message, bypassing the
-// buffer. 1 KiB cost ~1 KiB per idle connection for nothing (docs/load.md, "Issue 14 results").
-const readBufferSize = 128
-
 // Server is the ysync HTTP server.
 type Server struct {
 	cfg      Config
@@ -186,10 +179,11 @@ func New(cfg Config, st Store) *Server {
 			CompactAfterBytes: cfg.CompactAfterBytes,
 		}),
 		upgrader: websocket.Upgrader{
-			// Memory per idle connection (docs/load.md): a small read buffer, and write
-			// buffers from a pool, held only while a message is being written instead of for
-			// the connection's lifetime.
-			ReadBufferSize:  readBufferSize,
+			// Memory per idle connection (docs/load.md): a small read buffer (session.ReadBufferSize,
+			// given to gorilla by session.Upgrade, so 0 here), and write buffers from a pool,
+			// held only while a message is being written instead of for the connection's
+			// lifetime.
+			ReadBufferSize:  0,
 			WriteBufferSize: 32 << 10,
 			WriteBufferPool: &sync.Pool{},
 			// Origins are checked before the upgrade (Limits.AllowedOrigins, trust.go).
@@ -325,7 +319,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 	if !ok {
 		return nil, nil
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	conn, br, err := session.Upgrade(&s.upgrader, w, r)
 	if err != nil {
 		adm.release()
 		return nil, nil // the upgrader answered the request
@@ -342,6 +336,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		Stats:       &s.stats,
 		Trust:       adm.sessionTrust(),
 	})
+	if br != nil {
+		c.ParkWhenIdle(br)
+	}
 	s.wf.WireSession(c, r)
 	// The session has what it needs of the principal (its trust, user, subject); runSession
 	// keeps the admission for its releases only, so it should not keep the principal (its
@@ -357,16 +354,17 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 	return c, adm
 }
 
-// runSession serves one upgraded connection until it closes; Shutdown waits for it (conns).
+// runSession serves one upgraded connection; Shutdown waits for its end (conns).
+// The goroutine ends when the session ends or parks its reader (an idle connection keeps no
+// goroutine: session/park.go); the session's end runs the rest.
 func (s *Server) runSession(c *session.Client, adm *admission) {
-	defer s.conns.Done()
-	defer adm.release()
-	defer func() {
+	c.Serve(s.ctx, s.reg, func(error) {
 		s.mu.Lock()
 		delete(s.sessions, c.Info().ID)
 		s.mu.Unlock()
-	}()
-	_ = c.Run(s.ctx, s.reg)
+		adm.release()
+		s.conns.Done()
+	})
 }
 
 func newID() string {

@@ -145,6 +145,14 @@ type Client struct {
 	rpc        rpcState      // the application channel (rpc.go)
 	closing    chan struct{} // closed by close
 	readerDone chan struct{}
+
+	// Set by Serve for the reader, which may resume on another goroutine after parking; the
+	// reader's own state (park.go).
+	ctx  context.Context
+	doc  *shareddoc.Doc
+	done func(error)
+	ka   *keepalive
+	pk   parkState
 }
 
 // New returns a session for conn that will join docName. Call Run.
@@ -247,6 +255,7 @@ func (c *Client) close(d Disconnect) {
 	c.mu.Unlock()
 	c.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
 	close(c.closing)
+	c.wake() // a parked reader reads on, to see the peer's answer or the socket's end
 }
 
 // Disconnect returns how the session was closed (zero while open).
@@ -257,13 +266,21 @@ func (c *Client) Disconnect() Disconnect {
 }
 
 // Run joins the document and serves the connection until it closes: the calling goroutine
-// reads; writers run only while there is something to write (startWriterLocked). It returns
-// after the reader and every writer ended, the session left the document and the socket is
-// closed.
+// reads (and, with ParkWhenIdle, so do the goroutines that resume a parked reader); writers run
+// only while there is something to write (startWriterLocked). It returns after the reader and
+// every writer ended, the session left the document and the socket is closed.
 func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
+	done := make(chan error, 1)
+	c.Serve(ctx, reg, func(err error) { done <- err })
+	return <-done
+}
+
+// Serve is Run without the wait: it joins the document and reads on the calling goroutine until
+// the session ends or, with ParkWhenIdle, until the reader parks (park.go); either way done is
+// called once, with what Run would return, when the session has ended as Run's return means.
+// A server that calls Serve keeps no goroutine for an idle connection.
+func (c *Client) Serve(ctx context.Context, reg *shareddoc.Registry, done func(error)) {
 	c.cfg.Stats.Connections.Add(1)
-	defer c.cfg.Stats.Connections.Add(-1)
-	defer c.conn.Close()
 	c.wv.raw(c.conn) // before any writer can start: the writers and the inline path read it
 
 	doc, _, err := reg.JoinOrCreate(ctx, c.docName, shareddoc.JoinOptions{Session: c.info, Peer: c})
@@ -287,7 +304,10 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 			// client that sees 1006 instead of 4404 reconnects. Wait for its answer instead.
 			drainUntilClosed(c.conn, time.Now().Add(closeGrace))
 		}
-		return err
+		_ = c.conn.Close()
+		c.cfg.Stats.Connections.Add(-1)
+		done(err)
+		return
 	}
 	c.log.Debug("joined")
 	c.mu.Lock()
@@ -296,52 +316,97 @@ func (c *Client) Run(ctx context.Context, reg *shareddoc.Registry) error {
 		c.startWriterLocked()
 	}
 	c.mu.Unlock()
-	ka := joinKeepalive(c, c.cfg.Clock, pingPeriod(c.cfg.PongWait))
+	c.ctx, c.doc, c.done = ctx, doc, done
+	c.ka = joinKeepalive(c, c.cfg.Clock, pingPeriod(c.cfg.PongWait))
 	c.startWatch()
-	c.readLoop(ctx, doc)
+	c.startReading()
+	c.serveReads()
+}
+
+// serveReads reads until the reader parks or the session ends; in the latter case it finishes
+// the session. It runs on Serve's goroutine and then on each goroutine that resumes a parked
+// reader, never on two at once.
+func (c *Client) serveReads() {
+	if c.readLoop() {
+		return // parked: a wake-up resumes it on a new goroutine (park.go)
+	}
+	c.finish()
+}
+
+// finish is the end of Serve, after the reader stopped for good.
+func (c *Client) finish() {
 	close(c.readerDone)
 	// Every way out of readLoop closes the session already; this makes sure the close (and so
 	// the end of the writers) happens.
 	c.close(DisconnectBroken)
-	ka.leave(c)
-	doc.Leave(c.info.ID)
+	c.ka.leave(c)
+	c.doc.Leave(c.info.ID)
 	c.writers.Wait()
 	c.stopWatch()
 	c.stopRPC()
+	c.stopParking()
 	c.log.Debug("closed", "code", int(c.Disconnect().Code), "reason", c.Disconnect().Reason)
-	return nil
+	_ = c.conn.Close()
+	c.cfg.Stats.Connections.Add(-1)
+	done := c.done
+	c.ctx, c.doc, c.done = nil, nil, nil
+	done(nil)
 }
 
-func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
+// startReading sets the read limit, the first read deadline and the control-frame handlers.
+func (c *Client) startReading() {
 	c.conn.SetReadLimit(c.cfg.ReadLimit)
-	extend := func() { _ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.PongWait)) }
-	extend()
-	c.conn.SetPongHandler(func(string) error { extend(); return nil })
-	if c.wv.tcp != nil { // set by Run before the join; raw TCP: deliveries may go inline
-		c.conn.SetPingHandler(c.pingHandler(extend))
+	c.extendDeadline()
+	c.conn.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
+	if c.wv.tcp != nil { // set by Serve before the join; raw TCP: deliveries may go inline
+		c.pk.ping = c.pingHandler(c.extendDeadline)
+		c.conn.SetPingHandler(c.pk.ping)
 		c.conn.SetCloseHandler(c.closeHandler)
 		c.mu.Lock()
 		c.inline = true
 		c.mu.Unlock()
+		c.startParking()
 	}
+}
+
+// extendDeadline gives the peer another PongWait to say something (a message, a pong). It
+// runs on the reader only.
+func (c *Client) extendDeadline() {
+	t := time.Now().Add(c.cfg.PongWait)
+	c.pk.deadline = t.UnixNano()
+	_ = c.conn.SetReadDeadline(t)
+}
+
+// readLoop reads and handles messages until the session ends (false) or the reader parks
+// (true: nothing to read, see park.go).
+func (c *Client) readLoop() (parked bool) {
+	ctx, doc := c.ctx, c.doc
 	for {
 		if !c.waitReadable(ctx) { // paused while the document holds our updates (backlog.go)
-			return
+			return false
+		}
+		if c.pk.on {
+			switch c.idleStep() {
+			case stepPark:
+				return true
+			case stepControl:
+				continue
+			}
 		}
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
-			return
+			return false
 		}
-		extend()
+		c.extendDeadline()
 		c.cfg.Stats.MessagesIn.Add(1)
 		c.cfg.Stats.BytesIn.Add(int64(len(data)))
 		if !c.admit(ctx, len(data)) {
-			return
+			return false
 		}
 		if mt != websocket.BinaryMessage {
 			c.badInput(DisconnectUnsupported, errors.New("text frame"))
-			return
+			return false
 		}
 		msg, err := syncproto.Decode(data)
 		if err != nil {
@@ -350,7 +415,7 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 			} else {
 				c.badInput(DisconnectBadData, err)
 			}
-			return
+			return false
 		}
 		if !c.screen(msg) {
 			continue
@@ -362,7 +427,7 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 			// JSON request/reply (rpc.go): served on the session's RPC goroutine, after
 			// every frame read before it was handed to the document.
 			if !c.enqueueRPC(ctx, doc, msg.Payload) {
-				return
+				return false
 			}
 			continue
 		}
@@ -375,11 +440,11 @@ func (c *Client) readLoop(ctx context.Context, doc *shareddoc.Doc) {
 				d = DisconnectGoingAway
 			}
 			c.close(d)
-			return
+			return false
 		}
 		select {
 		case <-c.closing:
-			return
+			return false
 		default:
 		}
 	}

@@ -14,22 +14,24 @@ import (
 
 var newServer = idlemem.Ysync(slog.New(slog.NewTextHandler(io.Discard, nil)))
 
-// What an idle y-websocket connection holds: its reader goroutine and nothing of net/http (the
-// handler returned after the upgrade), a small read buffer, no pre-rendered log attributes, no
-// principal. The breakdown itself is docs/load.md's; this keeps its structure from regressing.
-func TestIdleConnectionHoldsOnlyItsReader(t *testing.T) {
+// What an idle y-websocket connection holds: no goroutine (its reader parked, session/park.go)
+// and nothing of net/http (the handler returned after the upgrade), no read buffer (the parked
+// reader gave it back), no pre-rendered log attributes, no principal. The breakdown itself is
+// docs/load.md's; this keeps its structure from regressing.
+func TestIdleConnectionHoldsNoGoroutine(t *testing.T) {
 	const n = 200
-	rep, err := idlemem.Measure(context.Background(), idlemem.Config{Clients: n, Docs: 10, Idle: 100 * time.Millisecond, Sites: true}, newServer)
+	// Idle for longer than a reader waits before it parks (session.parkAfter, 2 s).
+	rep, err := idlemem.Measure(context.Background(), idlemem.Config{Clients: n, Docs: 10, Idle: 3 * time.Second, Sites: true}, newServer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	added := func(fn string) int { return rep.IdleGC.ByCreator[fn] - rep.Before.ByCreator[fn] }
-	if got := added("server.(*Server).runSession"); got != n {
-		t.Errorf("%d session goroutines for %d idle connections, want one each", got, n)
+	if got := added("server.(*Server).runSession") + added("session.(*Client).wake"); got > 0 {
+		t.Errorf("%d session goroutines for %d idle connections, want none (parked readers)", got, n)
 	}
 	var others []string
 	for fn, c := range rep.IdleGC.ByCreator {
-		if d := c - rep.Before.ByCreator[fn]; d > 0 && fn != "server.(*Server).runSession" && fn != "shareddoc.(*Doc).run" {
+		if d := c - rep.Before.ByCreator[fn]; d > 0 && fn != "shareddoc.(*Doc).run" && fn != "session.joinPoller" {
 			others = append(others, fn)
 		}
 	}
@@ -45,8 +47,11 @@ func TestIdleConnectionHoldsOnlyItsReader(t *testing.T) {
 		}
 		return b / n
 	}
-	if b := site("bufio.NewReaderSize ← websocket.newConn"); b == 0 || b > 256 {
-		t.Errorf("gorilla's read buffer: %d bytes per connection, want the small one (≤ 256)", b)
+	if b := site("bufio.NewReaderSize ← session.(*ownReader).Hijack"); b == 0 || b > 128 {
+		t.Errorf("gorilla's bufio.Reader: %d bytes per connection, want its struct without the buffer (≤ 128)", b)
+	}
+	if b := site("bufio.NewReaderSize ← websocket.newConn"); b != 0 {
+		t.Errorf("gorilla made a read buffer of its own: %d bytes per connection", b)
 	}
 	for _, s := range []string{"slog.(*commonHandler).clone", "auth.", "http."} {
 		if b := site(s); b > 8 {
@@ -55,7 +60,7 @@ func TestIdleConnectionHoldsOnlyItsReader(t *testing.T) {
 	}
 	var out bytes.Buffer
 	rep.Format(&out)
-	for _, want := range []string{"VmRSS", "goroutine stacks", "runSession", "websocket.newConn"} {
+	for _, want := range []string{"VmRSS", "goroutine stacks", "websocket.newConn"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

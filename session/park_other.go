@@ -1,0 +1,22 @@
+//go:build !linux
+
+package session
+
+import (
+	"bufio"
+	"syscall"
+)
+
+// parkState without parking: the reader blocks in ReadMessage (park.go needs epoll).
+type parkState struct {
+	br       *bufio.Reader
+	ping     func(string) error
+	deadline int64
+	on       bool
+	_        syscall.RawConn
+}
+
+func (c *Client) startParking() {}
+func (c *Client) stopParking()  {}
+func (c *Client) idleStep() int { return stepRead }
+func (c *Client) wake()         {}
