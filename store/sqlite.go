@@ -169,8 +169,16 @@ func (s *SQLite) Load(ctx context.Context, name string) (checkpoint []byte, upda
 	case checkpoint == nil:
 		checkpoint = []byte{}
 	}
+	// The seq of the last update is asked for on its own (a lookup in the primary key), so that
+	// each of the rows, which cost the driver and database/sql per column, has only the data.
+	var last sql.NullInt64
+	err = tx.QueryRowContext(ctx, `
+		SELECT max(seq) FROM document_updates WHERE doc_name = ?1 AND seq > ?2`, name, seq).Scan(&last)
+	if err != nil {
+		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
 	rows, err := tx.QueryContext(ctx, `
-		SELECT seq, data FROM document_updates
+		SELECT data FROM document_updates
 		WHERE doc_name = ?1 AND seq > ?2 ORDER BY seq`, name, seq)
 	if err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
@@ -180,13 +188,16 @@ func (s *SQLite) Load(ctx context.Context, name string) (checkpoint []byte, upda
 	var arena rowArena
 	for rows.Next() {
 		var data sql.RawBytes // the driver's buffer, valid until Next: copied into the arena
-		if err := rows.Scan(&seq, &data); err != nil {
+		if err := rows.Scan(&data); err != nil {
 			return nil, nil, 0, opErr("load", name, translateSQLite(err))
 		}
 		updates = append(updates, arena.copy(data))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	if last.Valid {
+		seq = last.Int64
 	}
 	if len(updates) == 0 {
 		updates = nil
