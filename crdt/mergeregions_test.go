@@ -42,7 +42,9 @@ func dumpStore(d *Doc) string {
 			case *Item:
 				fmt.Fprintf(&b, "item %d:%d+%d del=%v keep=%v left=%v right=%v %T", client, s.ID.Clock, s.Length, s.Deleted(), s.keep(), s.Left != nil, s.Right != nil, s.Content)
 				if c, ok := s.Content.(*ContentString); ok {
-					fmt.Fprintf(&b, " %q %d %v %v", c.Str, c.n, c.head, c.tail)
+					// The text, not how lone surrogate halves are kept (a half alone is
+					// the same as a head or as a tail).
+					fmt.Fprintf(&b, " %q %d", c.Text(), c.n)
 				}
 				b.WriteByte('\n')
 			default:

@@ -314,8 +314,8 @@ func mergeStructs(left, right abstractStruct) bool {
 	return false
 }
 
-// mergeInRegions is mergeRegions; tests put the reference (tryToMergeWithLefts from the right)
-// in its place to compare.
+// mergeInRegions is mergeRegions; a test (not a parallel one) puts the reference
+// (tryToMergeWithLefts from the right) in its place to compare.
 var mergeInRegions = mergeRegions
 
 // mergeRegions does what calling tryToMergeWithLefts on every index of the client's structs in
