@@ -194,9 +194,9 @@ func (s *SQLite) Load(ctx context.Context, name string) (checkpoint []byte, upda
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
 	}
 	updates = make([][]byte, 0, logCap(lastSeq, seq))
-	err = conn.Raw(func(dc any) error {
-		updates, err = readLogRaw(ctx, dc, name, seq, updates)
-		return err
+	err = conn.Raw(func(dc any) (rerr error) {
+		updates, rerr = readLogRaw(ctx, dc, name, seq, updates)
+		return rerr
 	})
 	if err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
