@@ -199,12 +199,8 @@ func (d *Doc) cleanupTransaction(tx *Transaction) {
 		if before == clock {
 			continue
 		}
-		structs := store.clients[client]
-		first := max(findIndexSS(structs, before), 1)
-		for i := len(structs) - 1; i >= first; {
-			i -= 1 + tryToMergeWithLefts(store, client, i)
-			structs = store.clients[client]
-		}
+		first := max(findIndexSS(store.clients[client], before), 1)
+		mergeInRegions(store, client, [][2]int{{first, len(store.clients[client]) - 1}})
 	}
 	for i := len(tx.mergeStructs) - 1; i >= 0; i-- {
 		id := tx.mergeStructs[i].ID
@@ -286,28 +282,7 @@ func (tx *Transaction) writeUpdate(enc encoding.UpdateEncoder) {
 func tryToMergeWithLefts(store *structStore, client uint64, pos int) int {
 	structs := store.clients[client]
 	i := pos
-	for ; i > 0; i-- {
-		left, right := structs[i-1], structs[i]
-		if left.deleted() != right.deleted() {
-			break
-		}
-		merged := false
-		switch l := left.(type) {
-		case *GC:
-			if r, ok := right.(*GC); ok {
-				merged = l.mergeWith(r)
-			}
-		case *Item:
-			if r, ok := right.(*Item); ok && l.mergeWith(r) {
-				merged = true
-				if r.hasParentSub() && r.Parent != nil && r.Parent.m[r.parentSub] == r {
-					r.Parent.m[r.parentSub] = l
-				}
-			}
-		}
-		if !merged {
-			break
-		}
+	for ; i > 0 && mergeStructs(structs[i-1], structs[i]); i-- {
 	}
 	n := pos - i
 	if n > 0 {
@@ -315,6 +290,76 @@ func tryToMergeWithLefts(store *structStore, client uint64, pos int) int {
 		store.clients[client] = structs
 	}
 	return n
+}
+
+// mergeStructs appends right to its left neighbour left where both are parts of one struct
+// (as Yjs's tryToMergeWithLefts does for one pair) and reports whether it did.
+func mergeStructs(left, right abstractStruct) bool {
+	if left.deleted() != right.deleted() {
+		return false
+	}
+	switch l := left.(type) {
+	case *GC:
+		if r, ok := right.(*GC); ok {
+			return l.mergeWith(r)
+		}
+	case *Item:
+		if r, ok := right.(*Item); ok && l.mergeWith(r) {
+			if r.hasParentSub() && r.Parent != nil && r.Parent.m[r.parentSub] == r {
+				r.Parent.m[r.parentSub] = l
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// mergeInRegions is mergeRegions; a test (not a parallel one) puts the reference
+// (tryToMergeWithLefts from the right) in its place to compare.
+var mergeInRegions = mergeRegions
+
+// mergeRegions does what calling tryToMergeWithLefts on every index of the client's structs in
+// regions (inclusive index ranges of the list as it is on entry, in ascending order, overlaps
+// allowed) from the right does, in one pass from the left: each struct there is merged into its
+// left neighbour where possible, and a struct that took one in is merged into its own left
+// neighbours where possible. Whether two neighbours merge depends only on the two (a struct that
+// took in its right neighbour still ends where that one ended, with its origins), so the order
+// of the merges does not change the result; but one pass moves the tail of the list once,
+// where merging from the right moved it at every merge (quadratic for a long log replayed in
+// one transaction).
+func mergeRegions(store *structStore, client uint64, regions [][2]int) {
+	structs := store.clients[client]
+	if len(regions) == 0 {
+		return
+	}
+	start := max(regions[0][0], 1)
+	if start >= len(structs) {
+		return
+	}
+	w, k := start, 0 // structs[:w] is the merged list so far; regions[k] the current region
+	for r := start; r < len(structs); r++ {
+		for k < len(regions) && regions[k][1] < r {
+			k++
+		}
+		if k == len(regions) && w == r {
+			w = len(structs) // past the last region with nothing merged: the rest is in place
+			break
+		}
+		s := structs[r]
+		if k < len(regions) && regions[k][0] <= r && w > 0 && mergeStructs(structs[w-1], s) {
+			for w > 1 && mergeStructs(structs[w-2], structs[w-1]) {
+				w--
+			}
+			continue
+		}
+		structs[w] = s
+		w++
+	}
+	if w < len(structs) {
+		clear(structs[w:])
+		structs = structs[:w]
+	}
+	store.clients[client] = structs
 }
 
 func tryGcDeleteSet(ds *DeleteSet, store *structStore) {
@@ -337,18 +382,32 @@ func tryGcDeleteSet(ds *DeleteSet, store *structStore) {
 	}
 }
 
+// tryMergeDeleteSet merges the structs in and just after the deleted ranges with their left
+// neighbours where possible (Yjs's tryMergeDeleteSet), in one pass per client.
 func tryMergeDeleteSet(ds *DeleteSet, store *structStore) {
+	var regions [][2]int
 	for client, dels := range ds.clients {
-		for di := len(dels) - 1; di >= 0; di-- {
-			d := dels[di]
-			structs := store.clients[client]
-			if len(structs) == 0 {
+		structs := store.clients[client]
+		if len(structs) == 0 {
+			continue
+		}
+		regions = regions[:0]
+		for _, d := range dels {
+			hi := min(len(structs)-1, 1+findIndexSS(structs, d.Clock+d.Len-1))
+			if hi <= 0 || structs[hi].id().Clock < d.Clock {
 				continue
 			}
-			si := min(len(structs)-1, 1+findIndexSS(structs, d.Clock+d.Len-1))
-			for si > 0 && store.clients[client][si].id().Clock >= d.Clock {
-				si -= 1 + tryToMergeWithLefts(store, client, si)
+			// The structs from the first one starting at or after the range's start up to hi
+			// (Yjs walks down from hi while they start at or after it).
+			lo := max(findIndexSS(structs, d.Clock), 0)
+			if structs[lo].id().Clock < d.Clock {
+				lo++
 			}
+			regions = append(regions, [2]int{max(lo, 1), hi})
 		}
+		if !slices.IsSortedFunc(regions, func(a, b [2]int) int { return cmp.Compare(a[0], b[0]) }) {
+			slices.SortFunc(regions, func(a, b [2]int) int { return cmp.Compare(a[0], b[0]) })
+		}
+		mergeInRegions(store, client, regions)
 	}
 }

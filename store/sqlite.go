@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -144,21 +146,35 @@ func (s *SQLite) Load(ctx context.Context, name string) (checkpoint []byte, upda
 
 	// One read transaction, one snapshot (WAL): a compaction committing meanwhile cannot make
 	// us miss updates. The updates come in primary-key order, so nothing is sorted, and the
-	// slice is sized from the document's last seq.
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// slice is sized from the document's last seq. The transaction is begun by hand on a
+	// connection of our own (BEGIN is per connection in SQLite) rather than with BeginTx, so
+	// that the log's rows can be read from the driver itself (readLogRaw).
+	conn, err := s.read.Conn(ctx)
 	if err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
 	}
-	defer tx.Rollback()
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	defer func() {
+		// Also when ctx has ended: the connection goes back to the pool without a transaction,
+		// or is dropped.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.ExecContext(rctx, `ROLLBACK`); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	var lastSeq int64
-	err = tx.QueryRowContext(ctx, `SELECT last_seq FROM documents WHERE name = ?1`, name).Scan(&lastSeq)
+	err = conn.QueryRowContext(ctx, `SELECT last_seq FROM documents WHERE name = ?1`, name).Scan(&lastSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, 0, nil // never written
 	}
 	if err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
 	}
-	err = tx.QueryRowContext(ctx, `
+	err = conn.QueryRowContext(ctx, `
 		SELECT upto_seq, state FROM document_checkpoints
 		WHERE doc_name = ?1 ORDER BY upto_seq DESC LIMIT 1`, name).Scan(&seq, &checkpoint)
 	switch {
@@ -169,29 +185,67 @@ func (s *SQLite) Load(ctx context.Context, name string) (checkpoint []byte, upda
 	case checkpoint == nil:
 		checkpoint = []byte{}
 	}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT seq, data FROM document_updates
-		WHERE doc_name = ?1 AND seq > ?2 ORDER BY seq`, name, seq)
+	// The seq of the last update is asked for on its own (a lookup in the primary key), so that
+	// each of the rows, which cost the driver per column, has only the data.
+	var last sql.NullInt64
+	err = conn.QueryRowContext(ctx, `
+		SELECT max(seq) FROM document_updates WHERE doc_name = ?1 AND seq > ?2`, name, seq).Scan(&last)
 	if err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
 	}
-	defer rows.Close()
 	updates = make([][]byte, 0, logCap(lastSeq, seq))
-	var arena rowArena
-	for rows.Next() {
-		var data sql.RawBytes // the driver's buffer, valid until Next: copied into the arena
-		if err := rows.Scan(&seq, &data); err != nil {
-			return nil, nil, 0, opErr("load", name, translateSQLite(err))
-		}
-		updates = append(updates, arena.copy(data))
-	}
-	if err := rows.Err(); err != nil {
+	err = conn.Raw(func(dc any) (rerr error) {
+		updates, rerr = readLogRaw(ctx, dc, name, seq, updates)
+		return rerr
+	})
+	if err != nil {
 		return nil, nil, 0, opErr("load", name, translateSQLite(err))
+	}
+	if last.Valid {
+		seq = last.Int64
 	}
 	if len(updates) == 0 {
 		updates = nil
 	}
 	return checkpoint, updates, seq, nil
+}
+
+// readLogRaw appends the data of the document's updates with seq > after, in seq order, to
+// updates, read from the driver's connection dc directly: database/sql's Rows.Next and Scan (a
+// lock, a conversion and checks per row) were a fifth of a 100,000-row load.
+func readLogRaw(ctx context.Context, dc any, name string, after int64, updates [][]byte) ([][]byte, error) {
+	q, ok := dc.(driver.QueryerContext)
+	if !ok {
+		return nil, fmt.Errorf("read log: driver connection %T cannot query", dc)
+	}
+	rows, err := q.QueryContext(ctx, `
+		SELECT data FROM document_updates
+		WHERE doc_name = ?1 AND seq > ?2 ORDER BY seq`,
+		[]driver.NamedValue{{Ordinal: 1, Value: name}, {Ordinal: 2, Value: after}})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var arena rowArena
+	dest := make([]driver.Value, 1)
+	for {
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				return updates, nil
+			}
+			return nil, err
+		}
+		switch v := dest[0].(type) {
+		case []byte: // the driver's copy; the arena packs the rows together
+			updates = append(updates, arena.copy(v))
+		case nil: // an empty blob
+			updates = append(updates, []byte{})
+		case string: // the column is BLOB (STRICT), but a row written as text would come so
+			updates = append(updates, arena.copy([]byte(v)))
+		default:
+			return nil, fmt.Errorf("read log: data of type %T", v)
+		}
+	}
 }
 
 // Append adds update to the document's log and returns its seq once it is committed. Concurrent

@@ -228,3 +228,64 @@ func TestSQLiteNoGoroutineLeak(t *testing.T) {
 func BenchmarkSQLiteAppend(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) storetest.Store { return openSQLite(b, b.TempDir(), store.Options{}) })
 }
+
+// Load reads the log in its own transaction on a pooled connection: every Load, also one of a
+// missing document, one with a checkpoint and one whose context ended, leaves the connection
+// without a transaction, so that the next Load on it sees what was appended since (a
+// transaction left open would pin the old snapshot, or make the next BEGIN fail).
+func TestSQLiteLoadLeavesNoTransaction(t *testing.T) {
+	s := openSQLite(t, t.TempDir(), store.Options{})
+	ctx := context.Background()
+	var want [][]byte
+	for i := range 40 {
+		u := make([]byte, 1+i*37%300)
+		for j := range u {
+			u[j] = byte(i + j)
+		}
+		seq, err := s.Append(ctx, "doc", u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, u)
+		if i == 25 {
+			if err := s.Compact(ctx, "doc", []byte("state"), seq); err != nil {
+				t.Fatal(err)
+			}
+			want = nil
+		}
+		if _, _, _, err := s.Load(ctx, "missing"); err != nil {
+			t.Fatal(err)
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, _, _, err := s.Load(cancelled, "doc"); err == nil {
+			t.Fatal("Load with an ended context succeeded")
+		}
+		var wg sync.WaitGroup
+		for range 6 { // more than the pool's connections
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cp, got, last, err := s.Load(ctx, "doc")
+				if err != nil {
+					t.Errorf("Load after %d appends: %v", i+1, err)
+					return
+				}
+				if last != int64(i+1) || len(got) != len(want) {
+					t.Errorf("Load after %d appends: seq %d, %d updates; want seq %d, %d updates", i+1, last, len(got), i+1, len(want))
+					return
+				}
+				if (i >= 25) != (string(cp) == "state") {
+					t.Errorf("Load after %d appends: checkpoint %q", i+1, cp)
+				}
+				for k := range got {
+					if string(got[k]) != string(want[k]) || got[k] == nil {
+						t.Errorf("Load after %d appends: update %d = %v, want %v", i+1, k, got[k], want[k])
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}

@@ -134,6 +134,9 @@ type Decoder struct {
 // it.
 func NewDecoder(b []byte) *Decoder { return &Decoder{buf: b} }
 
+// Reset makes d read b from its start, with no error, so that one decoder reads many inputs.
+func (d *Decoder) Reset(b []byte) { d.buf, d.pos, d.err = b, 0, nil }
+
 // Err returns the first error the decoder met, or nil.
 func (d *Decoder) Err() error { return d.err }
 
