@@ -417,6 +417,8 @@ func (c *Client) readLoop() (parked bool) {
 			}
 			return false
 		}
+		// An edit or an awareness update: more are likely soon (parkAfter, park_linux.go).
+		c.pk.busy = msg.Type == syncproto.TypeAwareness || (msg.Type == syncproto.TypeSync && msg.SyncType == syncproto.SyncUpdate)
 		if !c.screen(msg) {
 			continue
 		}

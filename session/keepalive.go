@@ -110,8 +110,10 @@ func (k *keepalive) run(t shareddoc.Timer) {
 		t.Reset(k.tick) // re-armed before pinging: a fake clock advanced right after sees it
 		now := k.clock.Now()
 		ping = ping[:0]
+		wall := time.Now() // socket deadlines are the wall clock's
 		k.mu.Lock()
 		for c, due := range k.due {
+			c.interruptLinger(wall) // a busy reader quiet for parkAfter parks (park_linux.go)
 			// Early rather than late: the next tick may be a whole tick away.
 			if !due.After(now.Add(k.tick)) {
 				ping = append(ping, c)

@@ -9,7 +9,8 @@ import (
 // Parking: an idle connection keeps no goroutine. Between messages, when gorilla's read buffer
 // is empty and the socket has nothing to read, the reader registers the socket with a poller
 // (one epoll instance and one goroutine for the whole process, park_linux.go) and its goroutine
-// ends: a parked connection costs its structures and no stack. Readable data, the read
+// ends (at once after the handshake; after an edit or awareness update only once the peer has
+// been quiet for parkAfter, see park_linux.go): a parked connection costs its structures and no stack. Readable data, the read
 // deadline (a timer), or the session's close starts a new goroutine that reads on from where
 // the old one stopped. Gorilla's Conn does not mind which goroutine calls ReadMessage, one at a
 // time, and a reader only parks between messages, so no frame is ever split across readers.

@@ -239,19 +239,56 @@ func TestParkedReaderKeepsNoGoroutine(t *testing.T) {
 	}
 }
 
-// TestBusyReaderLingers: a reader waits parkAfter for the next message on its goroutine before
-// it parks, so a peer that keeps talking never pays for parking.
+// TestBusyReaderLingers: a reader whose last message was an edit waits parkAfter for the next
+// one on its goroutine before it parks, so a peer that keeps typing never pays for parking; a
+// reader whose last message was the sync handshake parks at once.
 func TestBusyReaderLingers(t *testing.T) {
 	t.Cleanup(func() { parkAfter = 20 * time.Millisecond }) // after the server's cleanup
 	parkAfter = time.Hour
 	s := newParkServer(t, Config{})
 	p := s.dial(t, "a")
+	p.syncReply(t)
+	waitParked(t, p.c) // the handshake alone: at once, although parkAfter is an hour
+	empty, err := syncproto.Encode(syncproto.Message{Type: syncproto.TypeSync, SyncType: syncproto.SyncUpdate, Payload: []byte{0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 5 {
-		p.syncReply(t)
+		if err := p.conn.WriteMessage(websocket.BinaryMessage, empty); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(50 * time.Millisecond)
 		if p.c.pk.state.Load() == readerParked {
-			t.Fatal("parked between messages sent 50 ms apart, with parkAfter an hour")
+			t.Fatal("parked 50 ms after an edit, with parkAfter an hour")
 		}
+	}
+	p.syncReply(t) // the reader still answers, and after this handshake message parks at once
+	waitParked(t, p.c)
+}
+
+// TestBusyReaderParksOnTheWheel: a busy reader that then falls quiet is parked by the
+// keep-alive wheel once parkAfter passed (its tick is a tenth of the ping period), and still
+// answers and stays open afterwards.
+func TestBusyReaderParksOnTheWheel(t *testing.T) {
+	s := newParkServer(t, Config{PongWait: 500 * time.Millisecond})
+	p := s.dial(t, "a")
+	empty, err := syncproto.Encode(syncproto.Message{Type: syncproto.TypeSync, SyncType: syncproto.SyncUpdate, Payload: []byte{0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := p.conn.WriteMessage(websocket.BinaryMessage, empty); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		waitParked(t, p.c)
+	}
+	time.Sleep(time.Second) // pings and pongs go on; the real deadline was put back each time
+	p.syncReply(t)
+	select {
+	case <-s.ended:
+		t.Fatal("session ended")
+	default:
 	}
 }
 

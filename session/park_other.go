@@ -5,6 +5,7 @@ package session
 import (
 	"bufio"
 	"syscall"
+	"time"
 )
 
 // parkState without parking: the reader blocks in ReadMessage (park.go needs epoll).
@@ -12,6 +13,7 @@ type parkState struct {
 	br       *bufio.Reader
 	ping     func(string) error
 	deadline int64
+	busy     bool
 	on       bool
 	_        syscall.RawConn
 }
@@ -20,3 +22,5 @@ func (c *Client) startParking() {}
 func (c *Client) stopParking()  {}
 func (c *Client) idleStep() int { return stepRead }
 func (c *Client) wake()         {}
+
+func (c *Client) interruptLinger(time.Time) {}
