@@ -79,6 +79,7 @@ fuzz() {
 }
 log "fuzz (10s, then 5s each)"
 fuzz -fuzz '^FuzzFrame$' -fuzztime 10s ./session
+fuzz -fuzz '^FuzzControlFrameLen$' -fuzztime 5s ./session
 fuzz -fuzz '^FuzzApplyUpdate$' -fuzztime 10s ./crdt
 fuzz -fuzz '^FuzzApplyUpdateV2$' -fuzztime 10s ./crdt
 fuzz -fuzz '^FuzzDecodeStateVector$' -fuzztime 5s ./crdt
