@@ -59,15 +59,7 @@ func newParkServer(t *testing.T, cfg Config) *parkServer {
 		s.clients <- c
 		go c.Serve(context.Background(), reg, func(error) { s.ended <- c; s.wg.Done() })
 	}))
-	t.Cleanup(func() {
-		s.srv.Close()
-		s.wg.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := reg.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	t.Cleanup(func() { closeTestServer(t, s.srv, &s.wg, reg) })
 	return s
 }
 

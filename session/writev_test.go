@@ -54,16 +54,19 @@ func newWSServer(t testing.TB, tlsOn, wrapListener bool) *wsServer {
 	} else {
 		s.srv.Start()
 	}
-	t.Cleanup(func() {
-		s.srv.Close()
-		s.wg.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := reg.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	t.Cleanup(func() { closeTestServer(t, s.srv, &s.wg, reg) })
 	return s
+}
+
+// closeTestServer closes srv, waits for its sessions (wg) and shuts reg down.
+func closeTestServer(t testing.TB, srv *httptest.Server, wg *sync.WaitGroup, reg *shareddoc.Registry) {
+	srv.Close()
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := reg.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
 }
 
 func (s *wsServer) dial(t testing.TB, id string) (*websocket.Conn, *Client) {
