@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -73,10 +75,8 @@ func (c *Client) startParking() {
 	p.own(fd, c)
 	c.pk.rc, c.pk.p, c.pk.fd, c.pk.on = rc, p, fd, true
 	c.pk.resume, c.pk.wakeFn, c.pk.peekFn, c.pk.waitFn = c.resumeReads, c.wake, c.recvOnce, c.waitOnce
-	c.pk.src = c.wv.tcp
-	if u, ok := c.conn.(interface{ UnderlyingConn() net.Conn }); ok {
-		c.pk.src = u.UnderlyingConn() // the hijacked connection br was made on, maybe wrapped
-	}
+	// The hijacked connection br was made on, maybe wrapped (wv.tcp was found through it).
+	c.pk.src = c.conn.(interface{ UnderlyingConn() net.Conn }).UnderlyingConn()
 }
 
 // resumeReads is the goroutine a wake-up starts: the reader takes a read buffer again and goes
@@ -479,10 +479,7 @@ var errPollerFailed = errors.New("session: the parking poller failed")
 func (p *poller) failAll() {
 	p.failed.Store(true)
 	p.mu.Lock()
-	cs := make([]*Client, 0, len(p.owners))
-	for _, c := range p.owners {
-		cs = append(cs, c)
-	}
+	cs := slices.Collect(maps.Values(p.owners))
 	p.mu.Unlock()
 	for _, c := range cs {
 		c.wake()

@@ -4,7 +4,6 @@ package session
 
 import (
 	"bufio"
-	"syscall"
 	"time"
 )
 
@@ -15,7 +14,6 @@ type parkState struct {
 	deadline int64
 	busy     bool
 	on       bool
-	_        syscall.RawConn
 }
 
 func (c *Client) startParking() {}

@@ -67,6 +67,19 @@ func fillBudget(t *testing.T, h *harness, d *shareddoc.Doc, id string, c *client
 	eventually(t, func() bool { return b.count(t, syncproto.TypeSync, syncproto.SyncUpdate) == 3 }, "relayed while the store is down")
 }
 
+// fullBudget joins a pausable writer a and a reader b to "doc" (2000 pending bytes per
+// document) and fills the budget with a's updates (fillBudget): a's next update is held.
+func fullBudget(t *testing.T) (*harness, *shareddoc.Doc, *pausePeer, *fakePeer, *client) {
+	t.Helper()
+	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour, MaxPendingBytesPerDoc: 2000})
+	a := &pausePeer{fakePeer: fakePeer{id: "a"}}
+	d := h.joinPeer("doc", "a", a)
+	_, b := h.join("doc", "b")
+	ca := newClient(1)
+	fillBudget(t, h, d, "a", ca, b)
+	return h, d, a, b, ca
+}
+
 // Over the pending budget a writer is held and paused, not closed: its update and everything it
 // sends after it wait in order, while a reader and an awareness-only session go on. Once the
 // store catches up the held frames go through in order — applied, broadcast, stored, echoed —
@@ -203,12 +216,7 @@ func TestBacklogCloseAfterMaxWait(t *testing.T) {
 // undone and the document unloads as usual.
 func TestBacklogHeldPeerLeaves(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour, MaxPendingBytesPerDoc: 2000})
-	a := &pausePeer{fakePeer: fakePeer{id: "a"}}
-	d := h.joinPeer("doc", "a", a)
-	_, b := h.join("doc", "b")
-	ca := newClient(1)
-	fillBudget(t, h, d, "a", ca, b)
+	h, d, a, b, ca := fullBudget(t)
 	send(t, d, "a", syncproto.EncodeUpdate(ca.insert(t, strings.Repeat("y", 500))))
 	send(t, d, "a", aw(1, 1, `{"a":1}`))
 	eventually(t, func() bool { return h.reg.Stats().BacklogPausedPeers.Load() == 1 }, "a held")
@@ -235,12 +243,7 @@ func TestBacklogHeldPeerLeaves(t *testing.T) {
 // A held peer that keeps sending past the held-bytes cap is closed with CloseBacklog.
 func TestBacklogHeldBytesBounded(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour, MaxPendingBytesPerDoc: 2000})
-	a := &pausePeer{fakePeer: fakePeer{id: "a"}}
-	d := h.joinPeer("doc", "a", a)
-	_, b := h.join("doc", "b")
-	ca := newClient(1)
-	fillBudget(t, h, d, "a", ca, b)
+	h, d, a, b, ca := fullBudget(t)
 	send(t, d, "a", syncproto.EncodeUpdate(ca.insert(t, strings.Repeat("y", 500))))
 	eventually(t, func() bool { return h.reg.Stats().BacklogPausedPeers.Load() == 1 }, "a held")
 	if err := d.Receive(context.Background(), "a", syncproto.Message{Type: syncproto.TypeAwareness, Payload: make([]byte, 16<<20)}); err != nil {
@@ -284,12 +287,7 @@ func TestBacklogProcessBudgetRecheck(t *testing.T) {
 // CloseBacklog): its held frames are dropped and its pause undone.
 func TestBacklogHeldPeerAtShutdown(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, shareddoc.Config{IdleTimeout: time.Hour, MaxPendingBytesPerDoc: 2000})
-	a := &pausePeer{fakePeer: fakePeer{id: "a"}}
-	d := h.joinPeer("doc", "a", a)
-	_, b := h.join("doc", "b")
-	ca := newClient(1)
-	fillBudget(t, h, d, "a", ca, b)
+	h, d, a, _, ca := fullBudget(t)
 	send(t, d, "a", syncproto.EncodeUpdate(ca.insert(t, strings.Repeat("y", 500))))
 	eventually(t, func() bool { return h.reg.Stats().BacklogPausedPeers.Load() == 1 }, "a held")
 
