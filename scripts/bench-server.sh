@@ -32,6 +32,9 @@
 # the measured window), then stops it. With --runs K each server runs K times (alternating) and
 # the table shows medians with the individual runs in brackets. Ratios are ysync/reference.
 #
+# YSYNC_ENV='VAR=value ...' in the environment sets those variables for the ysync server only (for
+# instance YSYNC_ENV='GOMAXPROCS=1' to try the runtime's settings without touching the generator).
+#
 # Binaries are built with `go build -o` from the checkout this script lives in. The reference
 # server runs from node_modules/@y/websocket-server/src/server.js with HOST=127.0.0.1, PORT set,
 # and YPERSISTENCE unset (no leveldb: in-memory documents, like ysync's default store).
@@ -133,7 +136,7 @@ wait_http() {
 start_server() { # name port log
 	case "$1" in
 	ysync)
-		"$TMP/bin/ysync" serve --addr "127.0.0.1:$2" --store memory --log-level warn "${YSYNC_ARGS[@]}" >"$3" 2>&1 &
+		env ${YSYNC_ENV:-} "$TMP/bin/ysync" serve --addr "127.0.0.1:$2" --store memory --log-level warn "${YSYNC_ARGS[@]}" >"$3" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$2/healthz"
 		WS_URL="ws://127.0.0.1:$2/ws"
