@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,33 +60,8 @@ type Postgres struct {
 	ownPool bool
 	opts    Options
 
-	// life is held shared by every operation while it runs (by Append while it enqueues) and
-	// exclusively by Close, so Close waits for running operations and later ones see closed.
-	life   sync.RWMutex
-	closed bool
-
-	reqs       chan *appendReq // closed by Close; the writer drains it and exits
-	writerDone chan struct{}
-
-	appends, appendErrors, flushes atomic.Uint64
-	appendNanos, pending           atomic.Int64
+	appendFront
 }
-
-// appendReq is one Append waiting for the writer.
-type appendReq struct {
-	name  string
-	data  []byte
-	state atomic.Int32 // reqQueued → reqTaken (by the writer) or reqCancelled (by Append)
-	done  chan struct{}
-	seq   int64 // set before done is closed
-	err   error
-}
-
-const (
-	reqQueued int32 = iota
-	reqTaken
-	reqCancelled
-)
 
 // NewPostgres returns a store using pool, which stays the caller's to close (after Close).
 // It checks that the database is reachable and migrated.
@@ -97,10 +70,10 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Postgr
 		return nil, errors.New("store: NewPostgres: nil pool")
 	}
 	s := &Postgres{
-		pool:       pool,
-		opts:       opts.withDefaults(),
-		writerDone: make(chan struct{}),
+		pool: pool,
+		opts: opts.withDefaults(),
 	}
+	s.writerDone = make(chan struct{})
 	if err := s.ping(ctx); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -243,48 +216,7 @@ func (s *Postgres) Load(ctx context.Context, name string) (checkpoint []byte, up
 // is not written. Once taken, Append waits for the commit (bounded by Options.WriteTimeout), so
 // nil means durable and an error means not written.
 func (s *Postgres) Append(ctx context.Context, name string, update []byte) (int64, error) {
-	start := time.Now()
-	seq, err := s.append(ctx, name, update)
-	if err != nil {
-		s.appendErrors.Add(1)
-		return 0, opErr("append", name, err)
-	}
-	s.appendNanos.Add(int64(time.Since(start)))
-	return seq, nil
-}
-
-func (s *Postgres) append(ctx context.Context, name string, update []byte) (int64, error) {
-	if err := ValidName(name); err != nil {
-		return 0, err
-	}
-	if len(update) == 0 {
-		return 0, ErrEmptyUpdate
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	req := &appendReq{name: name, data: update, done: make(chan struct{})}
-	if !s.enter() {
-		return 0, ErrClosed
-	}
-	s.pending.Add(1)
-	select {
-	case s.reqs <- req:
-		s.life.RUnlock()
-	case <-ctx.Done():
-		s.life.RUnlock()
-		s.pending.Add(-1)
-		return 0, ctx.Err()
-	}
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-		if req.state.CompareAndSwap(reqQueued, reqCancelled) {
-			return 0, ctx.Err()
-		}
-		<-req.done
-	}
-	return req.seq, req.err
+	return s.append(ctx, name, update)
 }
 
 // Compact stores state as the document's checkpoint and deletes the updates it covers, in one
@@ -400,43 +332,19 @@ func (s *Postgres) ping(ctx context.Context) error {
 }
 
 // Stats returns cumulative counters.
-func (s *Postgres) Stats() Stats {
-	return Stats{
-		Appends:      s.appends.Load(),
-		AppendErrors: s.appendErrors.Load(),
-		Flushes:      s.flushes.Load(),
-		AppendTime:   time.Duration(s.appendNanos.Load()),
-		Pending:      int(s.pending.Load()),
-	}
-}
+func (s *Postgres) Stats() Stats { return s.stats() }
 
 // Close stops accepting operations (they fail with ErrClosed), waits for running ones, commits
 // every append already queued, and closes the pool if OpenPostgres made it. Calling it again
 // does nothing.
 func (s *Postgres) Close() error {
-	s.life.Lock()
-	if s.closed {
-		s.life.Unlock()
+	if !s.shut() {
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
-	s.life.Unlock()
-	<-s.writerDone
 	if s.ownPool {
 		s.pool.Close()
 	}
 	return nil
-}
-
-// enter takes life shared; false (and not held) when the store is closed.
-func (s *Postgres) enter() bool {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return false
-	}
-	return true
 }
 
 // inTx runs fn in a transaction, committing if fn returns nil and rolling back otherwise.
@@ -522,15 +430,6 @@ func (s *Postgres) writer() {
 		s.flush(batch)
 		clear(batch) // drop references to the updates
 	}
-}
-
-// take claims r for writing; false if its Append gave up first.
-func (s *Postgres) take(r *appendReq) bool {
-	if r.state.CompareAndSwap(reqQueued, reqTaken) {
-		return true
-	}
-	s.pending.Add(-1)
-	return false
 }
 
 // appendSQL inserts a batch of updates ($1: document names, $2: updates, in append order) in
