@@ -133,3 +133,106 @@ func (f *appendFront) enter() bool {
 	}
 	return true
 }
+
+// start makes reqs, opts.QueueSize long, and starts the writer, which hands each batch to flush:
+// flush commits it and reports the outcome with finish.
+func (f *appendFront) start(opts Options, flush func([]*appendReq)) {
+	f.reqs = make(chan *appendReq, opts.QueueSize)
+	f.writerDone = make(chan struct{})
+	go f.writer(opts, flush)
+}
+
+// writer is the single goroutine that commits appends, in batches, until reqs is closed and
+// drained.
+func (f *appendFront) writer(opts Options, flush func([]*appendReq)) {
+	defer close(f.writerDone)
+	groupCommit(f.reqs, opts, f.take, flush)
+}
+
+// finish counts the flush of batch and reports its outcome to each waiting Append: err nil
+// means committed, with each r.seq set by the flush; otherwise every Append of the batch gets
+// err.
+func (f *appendFront) finish(batch []*appendReq, err error) {
+	f.flushes.Add(1)
+	if err == nil {
+		f.appends.Add(uint64(len(batch)))
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.seq, r.err = 0, err
+		}
+		f.pending.Add(-1)
+		close(r.done)
+	}
+}
+
+// groupCommit is the batching loop of a single store writer: it takes the first queued append,
+// adds whatever else is already queued (or arrives within opts.MaxDelay) up to opts.MaxBatch
+// updates and opts.MaxBatchBytes bytes, hands the batch to flush, and repeats until reqs is
+// closed and drained. take claims a request (false: its Append gave up; skip it).
+//
+// It was Postgres.writer's loop, written without a receiver so that any store can use it; both
+// stores now run it through appendFront.writer.
+func groupCommit(reqs <-chan *appendReq, opts Options, take func(*appendReq) bool, flush func([]*appendReq)) {
+	var (
+		batch []*appendReq
+		carry *appendReq // taken but did not fit in the previous batch
+	)
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			r, ok := <-reqs
+			if !ok {
+				return
+			}
+			if !take(r) {
+				continue
+			}
+			first = r
+		}
+		batch = append(batch[:0], first)
+		size := len(first.data)
+
+		var timer *time.Timer
+		var timeout <-chan time.Time
+		if opts.MaxDelay > 0 {
+			timer = time.NewTimer(opts.MaxDelay)
+			timeout = timer.C
+		}
+	fill:
+		for len(batch) < opts.MaxBatch && size < opts.MaxBatchBytes {
+			var r *appendReq
+			var ok bool
+			select {
+			case r, ok = <-reqs:
+			default:
+				if timeout == nil {
+					break fill
+				}
+				select {
+				case r, ok = <-reqs:
+				case <-timeout:
+					break fill
+				}
+			}
+			if !ok {
+				break fill // closed: commit this batch; the next receive returns
+			}
+			if !take(r) {
+				continue
+			}
+			if size+len(r.data) > opts.MaxBatchBytes {
+				carry = r
+				break fill
+			}
+			batch = append(batch, r)
+			size += len(r.data)
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		flush(batch)
+		clear(batch) // drop references to the updates
+	}
+}

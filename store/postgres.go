@@ -73,12 +73,10 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Postgr
 		pool: pool,
 		opts: opts.withDefaults(),
 	}
-	s.writerDone = make(chan struct{})
 	if err := s.ping(ctx); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s.reqs = make(chan *appendReq, s.opts.QueueSize)
-	go s.writer()
+	s.start(s.opts, s.flush)
 	return s, nil
 }
 
@@ -365,73 +363,6 @@ func (s *Postgres) inTx(ctx context.Context, fn func(pgx.Tx) error) (err error) 
 	return tx.Commit(ctx)
 }
 
-// writer is the single goroutine that commits appends, in batches, until reqs is closed and
-// drained.
-func (s *Postgres) writer() {
-	defer close(s.writerDone)
-	var (
-		batch []*appendReq
-		carry *appendReq // taken but did not fit in the previous batch
-	)
-	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			r, ok := <-s.reqs
-			if !ok {
-				return
-			}
-			if !s.take(r) {
-				continue
-			}
-			first = r
-		}
-		batch = append(batch[:0], first)
-		size := len(first.data)
-
-		var timer *time.Timer
-		var timeout <-chan time.Time
-		if s.opts.MaxDelay > 0 {
-			timer = time.NewTimer(s.opts.MaxDelay)
-			timeout = timer.C
-		}
-	fill:
-		for len(batch) < s.opts.MaxBatch && size < s.opts.MaxBatchBytes {
-			var r *appendReq
-			var ok bool
-			select {
-			case r, ok = <-s.reqs:
-			default:
-				if timeout == nil {
-					break fill
-				}
-				select {
-				case r, ok = <-s.reqs:
-				case <-timeout:
-					break fill
-				}
-			}
-			if !ok {
-				break fill // closed: commit this batch; the next receive returns
-			}
-			if !s.take(r) {
-				continue
-			}
-			if size+len(r.data) > s.opts.MaxBatchBytes {
-				carry = r
-				break fill
-			}
-			batch = append(batch, r)
-			size += len(r.data)
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		s.flush(batch)
-		clear(batch) // drop references to the updates
-	}
-}
-
 // appendSQL inserts a batch of updates ($1: document names, $2: updates, in append order) in
 // one statement. It bumps each document's last_seq by its number of updates (creating the row
 // if needed; rows locked in name order so that concurrent writers cannot deadlock) and numbers
@@ -492,24 +423,17 @@ func (s *Postgres) flush(batch []*appendReq) {
 		return nil
 	}()
 	cancel()
-	s.flushes.Add(1)
 
 	if err != nil {
 		err = translate(err)
 	} else {
-		s.appends.Add(uint64(len(batch)))
-	}
-	for _, r := range batch {
-		if err != nil {
-			r.err = err
-		} else {
+		for _, r := range batch {
 			// The k-th update of a document in this batch (k = 1..n) got last-n+k.
 			r.seq = last[r.name] - count[r.name] + 1
 			count[r.name]--
 		}
-		s.pending.Add(-1)
-		close(r.done)
 	}
+	s.finish(batch, err)
 }
 
 // translate maps driver errors onto the package's sentinels (keeping the original in the chain).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -98,7 +99,6 @@ func openSQLite(ctx context.Context, dir string, opts Options) (*SQLite, error) 
 		read:  read,
 		opts:  opts.withDefaults(),
 	}
-	s.writerDone = make(chan struct{})
 	if err := s.ping(ctx, s.write); err != nil {
 		_ = read.Close()
 		_ = write.Close()
@@ -110,8 +110,7 @@ func openSQLite(ctx context.Context, dir string, opts Options) (*SQLite, error) 
 		_ = write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: journal mode %q, want wal (%v)", path, mode, err)
 	}
-	s.reqs = make(chan *appendReq, s.opts.QueueSize)
-	go s.writer()
+	s.start(s.opts, s.flush)
 	return s, nil
 }
 
@@ -404,13 +403,6 @@ func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	return tx.Commit()
 }
 
-// writer is the single goroutine that commits appends, in batches, until reqs is closed and
-// drained.
-func (s *SQLite) writer() {
-	defer close(s.writerDone)
-	groupCommit(s.reqs, s.opts, s.take, s.flush)
-}
-
 // flush commits batch in one transaction and reports the outcome to each waiting Append.
 func (s *SQLite) flush(batch []*appendReq) {
 	count := make(map[string]int64, len(batch))
@@ -460,19 +452,7 @@ func (s *SQLite) flush(batch []*appendReq) {
 		return nil
 	})
 	cancel()
-	s.flushes.Add(1)
-	if err != nil {
-		err = translateSQLite(err)
-	} else {
-		s.appends.Add(uint64(len(batch)))
-	}
-	for _, r := range batch {
-		if err != nil {
-			r.seq, r.err = 0, err
-		}
-		s.pending.Add(-1)
-		close(r.done)
-	}
+	s.finish(batch, translateSQLite(err))
 }
 
 // translateSQLite maps driver errors onto the package's sentinels (keeping the original).
@@ -494,3 +474,5 @@ func translateSQLite(err error) error {
 	}
 	return err
 }
+
+func isNoSuchTable(msg string) bool { return strings.Contains(msg, "no such table") }
