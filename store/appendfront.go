@@ -108,9 +108,9 @@ func (f *appendFront) stats() Stats {
 	}
 }
 
-// shut is the first half of the stores' Close: it marks the store closed, so that operations
-// from now on fail with ErrClosed, waiting for running ones, then closes reqs and waits for the
-// writer to commit what was queued. false (and nothing done) when the store was closed already.
+// shut is the first half of the stores' Close: it waits for running operations, marks the store
+// closed (later ones fail with ErrClosed), closes reqs and waits for the writer to commit what
+// was queued. false (and nothing done) when the store was closed already.
 func (f *appendFront) shut() bool {
 	f.life.Lock()
 	if f.closed {
