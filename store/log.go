@@ -52,6 +52,25 @@ func (s *Postgres) UpdatesAfter(ctx context.Context, name string, after int64, l
 		return nil, nil, 0, opErr("read", name, translate(err))
 	}
 	defer rows.Close()
+	seqs, updates, compactedTo, err = readUpdatesAfter(rows, after)
+	if err != nil {
+		return nil, nil, 0, opErr("read", name, translate(err))
+	}
+	return seqs, updates, compactedTo, nil
+}
+
+// updateRows are the rows of an UpdatesAfter query: pgx.Rows and *sql.Rows both are.
+type updateRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// readUpdatesAfter reads the rows of an UpdatesAfter query, (kind, seq, data): the checkpoint
+// row (kind 0, the newest checkpoint's seq or 0) and the updates after `after` (kind 1) in seq
+// order, and returns what UpdatesAfter returns (compactedTo when the checkpoint covers beyond
+// after). err is the driver's, for the caller to translate.
+func readUpdatesAfter(rows updateRows, after int64) (seqs []int64, updates [][]byte, compactedTo int64, err error) {
 	var cp int64
 	for rows.Next() {
 		var (
@@ -60,7 +79,7 @@ func (s *Postgres) UpdatesAfter(ctx context.Context, name string, after int64, l
 			data []byte
 		)
 		if err := rows.Scan(&kind, &n, &data); err != nil {
-			return nil, nil, 0, opErr("read", name, translate(err))
+			return nil, nil, 0, err
 		}
 		if kind == 0 {
 			cp = n
@@ -70,7 +89,7 @@ func (s *Postgres) UpdatesAfter(ctx context.Context, name string, after int64, l
 		updates = append(updates, data)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, 0, opErr("read", name, translate(err))
+		return nil, nil, 0, err
 	}
 	if cp > after {
 		return nil, nil, cp, nil

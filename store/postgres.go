@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,33 +60,8 @@ type Postgres struct {
 	ownPool bool
 	opts    Options
 
-	// life is held shared by every operation while it runs (by Append while it enqueues) and
-	// exclusively by Close, so Close waits for running operations and later ones see closed.
-	life   sync.RWMutex
-	closed bool
-
-	reqs       chan *appendReq // closed by Close; the writer drains it and exits
-	writerDone chan struct{}
-
-	appends, appendErrors, flushes atomic.Uint64
-	appendNanos, pending           atomic.Int64
+	appendFront
 }
-
-// appendReq is one Append waiting for the writer.
-type appendReq struct {
-	name  string
-	data  []byte
-	state atomic.Int32 // reqQueued → reqTaken (by the writer) or reqCancelled (by Append)
-	done  chan struct{}
-	seq   int64 // set before done is closed
-	err   error
-}
-
-const (
-	reqQueued int32 = iota
-	reqTaken
-	reqCancelled
-)
 
 // NewPostgres returns a store using pool, which stays the caller's to close (after Close).
 // It checks that the database is reachable and migrated.
@@ -97,15 +70,13 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Postgr
 		return nil, errors.New("store: NewPostgres: nil pool")
 	}
 	s := &Postgres{
-		pool:       pool,
-		opts:       opts.withDefaults(),
-		writerDone: make(chan struct{}),
+		pool: pool,
+		opts: opts.withDefaults(),
 	}
 	if err := s.ping(ctx); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s.reqs = make(chan *appendReq, s.opts.QueueSize)
-	go s.writer()
+	s.start(s.opts, s.flush)
 	return s, nil
 }
 
@@ -243,48 +214,7 @@ func (s *Postgres) Load(ctx context.Context, name string) (checkpoint []byte, up
 // is not written. Once taken, Append waits for the commit (bounded by Options.WriteTimeout), so
 // nil means durable and an error means not written.
 func (s *Postgres) Append(ctx context.Context, name string, update []byte) (int64, error) {
-	start := time.Now()
-	seq, err := s.append(ctx, name, update)
-	if err != nil {
-		s.appendErrors.Add(1)
-		return 0, opErr("append", name, err)
-	}
-	s.appendNanos.Add(int64(time.Since(start)))
-	return seq, nil
-}
-
-func (s *Postgres) append(ctx context.Context, name string, update []byte) (int64, error) {
-	if err := ValidName(name); err != nil {
-		return 0, err
-	}
-	if len(update) == 0 {
-		return 0, ErrEmptyUpdate
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	req := &appendReq{name: name, data: update, done: make(chan struct{})}
-	if !s.enter() {
-		return 0, ErrClosed
-	}
-	s.pending.Add(1)
-	select {
-	case s.reqs <- req:
-		s.life.RUnlock()
-	case <-ctx.Done():
-		s.life.RUnlock()
-		s.pending.Add(-1)
-		return 0, ctx.Err()
-	}
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-		if req.state.CompareAndSwap(reqQueued, reqCancelled) {
-			return 0, ctx.Err()
-		}
-		<-req.done
-	}
-	return req.seq, req.err
+	return s.append(ctx, name, update)
 }
 
 // Compact stores state as the document's checkpoint and deletes the updates it covers, in one
@@ -400,43 +330,19 @@ func (s *Postgres) ping(ctx context.Context) error {
 }
 
 // Stats returns cumulative counters.
-func (s *Postgres) Stats() Stats {
-	return Stats{
-		Appends:      s.appends.Load(),
-		AppendErrors: s.appendErrors.Load(),
-		Flushes:      s.flushes.Load(),
-		AppendTime:   time.Duration(s.appendNanos.Load()),
-		Pending:      int(s.pending.Load()),
-	}
-}
+func (s *Postgres) Stats() Stats { return s.stats() }
 
 // Close stops accepting operations (they fail with ErrClosed), waits for running ones, commits
 // every append already queued, and closes the pool if OpenPostgres made it. Calling it again
 // does nothing.
 func (s *Postgres) Close() error {
-	s.life.Lock()
-	if s.closed {
-		s.life.Unlock()
+	if !s.shut() {
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
-	s.life.Unlock()
-	<-s.writerDone
 	if s.ownPool {
 		s.pool.Close()
 	}
 	return nil
-}
-
-// enter takes life shared; false (and not held) when the store is closed.
-func (s *Postgres) enter() bool {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return false
-	}
-	return true
 }
 
 // inTx runs fn in a transaction, committing if fn returns nil and rolling back otherwise.
@@ -455,82 +361,6 @@ func (s *Postgres) inTx(ctx context.Context, fn func(pgx.Tx) error) (err error) 
 		return err
 	}
 	return tx.Commit(ctx)
-}
-
-// writer is the single goroutine that commits appends, in batches, until reqs is closed and
-// drained.
-func (s *Postgres) writer() {
-	defer close(s.writerDone)
-	var (
-		batch []*appendReq
-		carry *appendReq // taken but did not fit in the previous batch
-	)
-	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			r, ok := <-s.reqs
-			if !ok {
-				return
-			}
-			if !s.take(r) {
-				continue
-			}
-			first = r
-		}
-		batch = append(batch[:0], first)
-		size := len(first.data)
-
-		var timer *time.Timer
-		var timeout <-chan time.Time
-		if s.opts.MaxDelay > 0 {
-			timer = time.NewTimer(s.opts.MaxDelay)
-			timeout = timer.C
-		}
-	fill:
-		for len(batch) < s.opts.MaxBatch && size < s.opts.MaxBatchBytes {
-			var r *appendReq
-			var ok bool
-			select {
-			case r, ok = <-s.reqs:
-			default:
-				if timeout == nil {
-					break fill
-				}
-				select {
-				case r, ok = <-s.reqs:
-				case <-timeout:
-					break fill
-				}
-			}
-			if !ok {
-				break fill // closed: commit this batch; the next receive returns
-			}
-			if !s.take(r) {
-				continue
-			}
-			if size+len(r.data) > s.opts.MaxBatchBytes {
-				carry = r
-				break fill
-			}
-			batch = append(batch, r)
-			size += len(r.data)
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		s.flush(batch)
-		clear(batch) // drop references to the updates
-	}
-}
-
-// take claims r for writing; false if its Append gave up first.
-func (s *Postgres) take(r *appendReq) bool {
-	if r.state.CompareAndSwap(reqQueued, reqTaken) {
-		return true
-	}
-	s.pending.Add(-1)
-	return false
 }
 
 // appendSQL inserts a batch of updates ($1: document names, $2: updates, in append order) in
@@ -593,24 +423,17 @@ func (s *Postgres) flush(batch []*appendReq) {
 		return nil
 	}()
 	cancel()
-	s.flushes.Add(1)
 
 	if err != nil {
 		err = translate(err)
 	} else {
-		s.appends.Add(uint64(len(batch)))
-	}
-	for _, r := range batch {
-		if err != nil {
-			r.err = err
-		} else {
+		for _, r := range batch {
 			// The k-th update of a document in this batch (k = 1..n) got last-n+k.
 			r.seq = last[r.name] - count[r.name] + 1
 			count[r.name]--
 		}
-		s.pending.Add(-1)
-		close(r.done)
 	}
+	s.finish(batch, err)
 }
 
 // translate maps driver errors onto the package's sentinels (keeping the original in the chain).

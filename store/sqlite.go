@@ -9,8 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -43,16 +42,7 @@ type SQLite struct {
 	read   *sql.DB
 	opts   Options
 
-	// life is held shared by every operation while it runs (by Append while it enqueues) and
-	// exclusively by Close, so Close waits for running operations and later ones see closed.
-	life   sync.RWMutex
-	closed bool
-
-	reqs       chan *appendReq // closed by Close; the writer drains it and exits
-	writerDone chan struct{}
-
-	appends, appendErrors, flushes atomic.Uint64
-	appendNanos, pending           atomic.Int64
+	appendFront
 }
 
 // OpenSQLite opens (creating it if needed) the store in directory dir: the database file
@@ -104,11 +94,10 @@ func openSQLite(ctx context.Context, dir string, opts Options) (*SQLite, error) 
 	read.SetMaxIdleConns(4)
 
 	s := &SQLite{
-		path:       path,
-		write:      write,
-		read:       read,
-		opts:       opts.withDefaults(),
-		writerDone: make(chan struct{}),
+		path:  path,
+		write: write,
+		read:  read,
+		opts:  opts.withDefaults(),
 	}
 	if err := s.ping(ctx, s.write); err != nil {
 		_ = read.Close()
@@ -121,8 +110,7 @@ func openSQLite(ctx context.Context, dir string, opts Options) (*SQLite, error) 
 		_ = write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: journal mode %q, want wal (%v)", path, mode, err)
 	}
-	s.reqs = make(chan *appendReq, s.opts.QueueSize)
-	go s.writer()
+	s.start(s.opts, s.flush)
 	return s, nil
 }
 
@@ -256,48 +244,7 @@ func readLogRaw(ctx context.Context, dc any, name string, after int64, updates [
 // is not written. Once taken, Append waits for the commit (bounded by Options.WriteTimeout), so
 // nil means durable and an error means not written.
 func (s *SQLite) Append(ctx context.Context, name string, update []byte) (int64, error) {
-	start := time.Now()
-	seq, err := s.append(ctx, name, update)
-	if err != nil {
-		s.appendErrors.Add(1)
-		return 0, opErr("append", name, err)
-	}
-	s.appendNanos.Add(int64(time.Since(start)))
-	return seq, nil
-}
-
-func (s *SQLite) append(ctx context.Context, name string, update []byte) (int64, error) {
-	if err := ValidName(name); err != nil {
-		return 0, err
-	}
-	if len(update) == 0 {
-		return 0, ErrEmptyUpdate
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	req := &appendReq{name: name, data: update, done: make(chan struct{})}
-	if !s.enter() {
-		return 0, ErrClosed
-	}
-	s.pending.Add(1)
-	select {
-	case s.reqs <- req:
-		s.life.RUnlock()
-	case <-ctx.Done():
-		s.life.RUnlock()
-		s.pending.Add(-1)
-		return 0, ctx.Err()
-	}
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-		if req.state.CompareAndSwap(reqQueued, reqCancelled) {
-			return 0, ctx.Err()
-		}
-		<-req.done
-	}
-	return req.seq, req.err
+	return s.append(ctx, name, update)
 }
 
 // Compact stores state as the document's checkpoint and deletes the updates it covers, in one
@@ -423,42 +370,19 @@ func (s *SQLite) ping(ctx context.Context, db *sql.DB) error {
 }
 
 // Stats returns cumulative counters.
-func (s *SQLite) Stats() Stats {
-	return Stats{
-		Appends:      s.appends.Load(),
-		AppendErrors: s.appendErrors.Load(),
-		Flushes:      s.flushes.Load(),
-		AppendTime:   time.Duration(s.appendNanos.Load()),
-		Pending:      int(s.pending.Load()),
-	}
-}
+func (s *SQLite) Stats() Stats { return s.stats() }
 
 // Close stops accepting operations (they fail with ErrClosed), waits for running ones, commits
 // every append already queued, checkpoints the WAL into the main file and closes the database.
 // Calling it again does nothing.
 func (s *SQLite) Close() error {
-	s.life.Lock()
-	if s.closed {
-		s.life.Unlock()
+	if !s.shut() {
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
-	s.life.Unlock()
-	<-s.writerDone
 	// Closing the last connection checkpoints the WAL; close the readers first so it can.
 	err := errors.Join(s.read.Close(), s.write.Close())
 	s.unlock()
 	return err
-}
-
-func (s *SQLite) enter() bool {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return false
-	}
-	return true
 }
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing if fn returns nil and
@@ -477,21 +401,6 @@ func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 		return err
 	}
 	return tx.Commit()
-}
-
-// writer is the single goroutine that commits appends, in batches, until reqs is closed and
-// drained.
-func (s *SQLite) writer() {
-	defer close(s.writerDone)
-	groupCommit(s.reqs, s.opts, s.take, s.flush)
-}
-
-func (s *SQLite) take(r *appendReq) bool {
-	if r.state.CompareAndSwap(reqQueued, reqTaken) {
-		return true
-	}
-	s.pending.Add(-1)
-	return false
 }
 
 // flush commits batch in one transaction and reports the outcome to each waiting Append.
@@ -543,19 +452,7 @@ func (s *SQLite) flush(batch []*appendReq) {
 		return nil
 	})
 	cancel()
-	s.flushes.Add(1)
-	if err != nil {
-		err = translateSQLite(err)
-	} else {
-		s.appends.Add(uint64(len(batch)))
-	}
-	for _, r := range batch {
-		if err != nil {
-			r.seq, r.err = 0, err
-		}
-		s.pending.Add(-1)
-		close(r.done)
-	}
+	s.finish(batch, translateSQLite(err))
 }
 
 // translateSQLite maps driver errors onto the package's sentinels (keeping the original).
@@ -577,3 +474,5 @@ func translateSQLite(err error) error {
 	}
 	return err
 }
+
+func isNoSuchTable(msg string) bool { return strings.Contains(msg, "no such table") }

@@ -32,30 +32,11 @@ func (s *SQLite) UpdatesAfter(ctx context.Context, name string, after int64, lim
 		return nil, nil, 0, opErr("read", name, translateSQLite(err))
 	}
 	defer rows.Close()
-	var cp int64
-	for rows.Next() {
-		var (
-			kind int
-			n    int64
-			data []byte
-		)
-		if err := rows.Scan(&kind, &n, &data); err != nil {
-			return nil, nil, 0, opErr("read", name, translateSQLite(err))
-		}
-		if kind == 0 {
-			cp = n
-			continue
-		}
-		seqs = append(seqs, n)
-		updates = append(updates, data)
-	}
-	if err := rows.Err(); err != nil {
+	seqs, updates, compactedTo, err = readUpdatesAfter(rows, after)
+	if err != nil {
 		return nil, nil, 0, opErr("read", name, translateSQLite(err))
 	}
-	if cp > after {
-		return nil, nil, cp, nil
-	}
-	return seqs, updates, 0, nil
+	return seqs, updates, compactedTo, nil
 }
 
 // LastSeqs: see Postgres.LastSeqs.
