@@ -110,26 +110,22 @@ type Stats struct {
 
 // Client is one WebSocket connection attached to one document.
 type Client struct {
-	info    shareddoc.SessionInfo
-	docName string
-	conn    Conn
-	cfg     Config
-	log     *slog.Logger
+	info     shareddoc.SessionInfo
+	docName  string
+	cfg      Config
+	connCore // conn, log, mu, closed, disc, wv, closing, readerDone (conn.go)
 
-	mu      sync.Mutex
+	// Under mu.
 	queue   [][]byte
 	spare   [][]byte // the writer's last batch, emptied, for the next queue (recycleLocked)
 	queued  int
 	pingDue bool // the keep-alive asked for a ping
-	closed  bool
-	disc    Disconnect
 	// joined: Run joined the document, writers may start. writing: a writer runs (or ran the
 	// close, after which none starts again). Both under mu; see startWriterLocked.
 	joined  bool
 	writing bool
 	writers sync.WaitGroup
-	gate    readGate    // backlog.go
-	wv      batchWriter // the writer's writev scratch (writev.go); used by one writer at a time
+	gate    readGate // backlog.go
 	// The inline path (inline.go): inline is set once the reader routes control answers
 	// through the writer; partial is the rest of a frame written inline in part, pong a ping's
 	// answer to send, closeReply the answer to the peer's close. All under mu.
@@ -142,9 +138,7 @@ type Client struct {
 	writeFn                   func()     // c.writeLoop, made once (startWriterLocked)
 	ts                        trustState // limits.go
 
-	rpc        rpcState      // the application channel (rpc.go)
-	closing    chan struct{} // closed by close
-	readerDone chan struct{}
+	rpc rpcState // the application channel (rpc.go)
 
 	// Set by Serve for the reader, which may resume on another goroutine after parking; the
 	// reader's own state (park.go).
@@ -158,15 +152,13 @@ type Client struct {
 // New returns a session for conn that will join docName. Call Run.
 func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Client {
 	cfg = cfg.withDefaults()
-	return &Client{
-		info:       info,
-		docName:    docName,
-		conn:       conn,
-		cfg:        cfg,
-		log:        sessionLogger(cfg.Logger, info.ID, docName, info.User),
-		closing:    make(chan struct{}),
-		readerDone: make(chan struct{}),
+	c := &Client{
+		info:    info,
+		docName: docName,
+		cfg:     cfg,
 	}
+	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User))
+	return c
 }
 
 // Info returns the session's description.
@@ -259,11 +251,7 @@ func (c *Client) close(d Disconnect) {
 }
 
 // Disconnect returns how the session was closed (zero while open).
-func (c *Client) Disconnect() Disconnect {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.disc
-}
+func (c *Client) Disconnect() Disconnect { return c.disconnect() }
 
 // Run joins the document and serves the connection until it closes: the calling goroutine
 // reads (and, with ParkWhenIdle, so do the goroutines that resume a parked reader); writers run
@@ -501,24 +489,24 @@ func (c *Client) writeLoop() {
 		c.mu.Unlock()
 		if partial != nil {
 			if err := c.writePartial(partial); err != nil {
-				c.writeFailed(err)
+				c.writeFailed(err, c.close)
 				return
 			}
 		}
 		if pong != nil {
 			if err := c.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				c.writeFailed(err)
+				c.writeFailed(err, c.close)
 				return
 			}
 		}
 		if err := c.write(frames); err != nil {
-			c.writeFailed(err)
+			c.writeFailed(err, c.close)
 			return
 		}
 		done = frames
 		if ping {
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				c.writeFailed(err)
+				c.writeFailed(err, c.close)
 				return
 			}
 		}
@@ -550,45 +538,6 @@ func (c *Client) take() [][]byte {
 	defer c.mu.Unlock()
 	q, _ := c.takeLocked()
 	return q
-}
-
-// write sends frames in batches of one writev each over a TCP connection (writev.go), else one
-// WriteMessage each. Before each batch or frame it stops if the session is closing and its row
-// does not flush.
-func (c *Client) write(frames [][]byte) error {
-	if !c.wv.raw(c.conn) {
-		return c.writeEach(frames)
-	}
-	return c.wv.writeAll(frames, c.closing, c.Disconnect, c.cfg.WriteWait, c.cfg.Stats)
-}
-
-// writeEach sends frames with gorilla's WriteMessage, one at a time.
-func (c *Client) writeEach(frames [][]byte) error {
-	for _, f := range frames {
-		select {
-		case <-c.closing:
-			// Closing: the close path decides whether the rest is still delivered.
-			if !c.Disconnect().Flush {
-				return nil
-			}
-		default:
-		}
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
-		if err := c.conn.WriteMessage(websocket.BinaryMessage, f); err != nil {
-			return err
-		}
-		c.cfg.Stats.MessagesOut.Add(1)
-		c.cfg.Stats.BytesOut.Add(int64(len(f)))
-	}
-	return nil
-}
-
-// writeFailed ends the writer after a failed write. The writer still counts as running (the
-// close below starts none), so nothing writes to the broken socket again.
-func (c *Client) writeFailed(err error) {
-	c.log.Debug("write failed", "err", err)
-	c.close(DisconnectBroken)
-	_ = c.conn.Close()
 }
 
 // drainUntilClosed discards what the peer still sends, until it closes or the deadline passes.
@@ -637,20 +586,5 @@ func (c *Client) finishClose() {
 			return
 		}
 	}
-	if !d.NoCloseFrame {
-		msg := websocket.FormatCloseMessage(int(d.Code), d.Reason)
-		// ErrCloseSent: gorilla already sent one itself (it answers an oversized frame with 1009).
-		err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.WriteWait))
-		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-			deadline := time.Now().Add(closeGrace)
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-c.readerDone:
-				drainUntilClosed(c.conn, deadline)
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	_ = c.conn.Close()
+	c.closeFrame(d)
 }

@@ -253,18 +253,15 @@ type hpInflight struct{ after []bool }
 // HPSocket is one WebSocket speaking the Hocuspocus protocol.
 type HPSocket struct {
 	cfg         HPConfig
-	conn        Conn
-	log         *slog.Logger
+	connCore    // conn, log, mu, closed, disc, wv, closing, readerDone (conn.go)
 	remote      string
 	user        string // a label for sessions of an open server
 	connectedAt time.Time
 
-	mu         sync.Mutex
+	// Under mu.
 	queue      [][]byte
 	queued     int
 	pingDue    bool
-	closed     bool
-	disc       Disconnect
 	started    bool
 	writing    bool
 	lastWrite  time.Time
@@ -274,14 +271,11 @@ type HPSocket struct {
 	v4         bool
 	authedAny  bool
 
-	writers    sync.WaitGroup
-	wv         batchWriter // the writer's writev scratch (writev.go); one writer at a time
-	writeFn    func()      // s.writeLoop, made once (startWriterLocked)
-	closing    chan struct{}
-	readerDone chan struct{}
-	closers    sync.WaitGroup // goroutines closing expired documents (housekeep)
-	startedAt  time.Time      // Run started; for the handshake timeout
-	nextPing   time.Time
+	writers   sync.WaitGroup
+	writeFn   func()         // s.writeLoop, made once (startWriterLocked)
+	closers   sync.WaitGroup // goroutines closing expired documents (housekeep)
+	startedAt time.Time      // Run started; for the handshake timeout
+	nextPing  time.Time
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
@@ -300,17 +294,15 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 	if user == "" {
 		user = "anonymous"
 	}
-	return &HPSocket{
+	s := &HPSocket{
 		cfg:         cfg,
-		conn:        conn,
-		log:         cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus),
 		remote:      remote,
 		user:        user,
 		connectedAt: connectedAt,
 		docs:        make(map[string]*HPSession),
-		closing:     make(chan struct{}),
-		readerDone:  make(chan struct{}),
 	}
+	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus))
+	return s
 }
 
 // Info returns the session's description.
@@ -492,11 +484,7 @@ func (s *HPSocket) close(d Disconnect) {
 }
 
 // Disconnect returns how the socket was closed (zero while open).
-func (s *HPSocket) Disconnect() Disconnect {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.disc
-}
+func (s *HPSocket) Disconnect() Disconnect { return s.disconnect() }
 
 func (s *HPSocket) writeLoop() {
 	defer s.writers.Done()
@@ -519,51 +507,16 @@ func (s *HPSocket) writeLoop() {
 		}
 		s.mu.Unlock()
 		if err := s.write(frames); err != nil {
-			s.writeFailed(err)
+			s.writeFailed(err, s.close)
 			return
 		}
 		if ping {
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteWait)); err != nil {
-				s.writeFailed(err)
+				s.writeFailed(err, s.close)
 				return
 			}
 		}
 	}
-}
-
-// write sends frames in batches of one writev each over a TCP connection (writev.go), else one
-// WriteMessage each.
-func (s *HPSocket) write(frames [][]byte) error {
-	if !s.wv.raw(s.conn) {
-		return s.writeEach(frames)
-	}
-	return s.wv.writeAll(frames, s.closing, s.Disconnect, s.cfg.WriteWait, s.cfg.Stats)
-}
-
-// writeEach sends frames with gorilla's WriteMessage, one at a time.
-func (s *HPSocket) writeEach(frames [][]byte) error {
-	for _, f := range frames {
-		select {
-		case <-s.closing:
-			if !s.Disconnect().Flush {
-				return nil
-			}
-		default:
-		}
-		_ = s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
-		if err := s.conn.WriteMessage(websocket.BinaryMessage, f); err != nil {
-			return err
-		}
-		s.cfg.Stats.MessagesOut.Add(1)
-		s.cfg.Stats.BytesOut.Add(int64(len(f)))
-	}
-	return nil
-}
-
-func (s *HPSocket) writeFailed(err error) {
-	s.log.Debug("write failed", "err", err)
-	s.close(DisconnectBroken)
-	_ = s.conn.Close()
 }
 
 func (s *HPSocket) finishClose() {
@@ -579,21 +532,7 @@ func (s *HPSocket) finishClose() {
 			return
 		}
 	}
-	if !d.NoCloseFrame {
-		msg := websocket.FormatCloseMessage(int(d.Code), d.Reason)
-		err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteWait))
-		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-			deadline := time.Now().Add(closeGrace)
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-s.readerDone:
-				drainUntilClosed(s.conn, deadline)
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	_ = s.conn.Close()
+	s.closeFrame(d)
 }
 
 // --- running ------------------------------------------------------------------------------------
