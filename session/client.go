@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -113,18 +112,13 @@ type Client struct {
 	info     shareddoc.SessionInfo
 	docName  string
 	cfg      Config
-	connCore // conn, log, mu, closed, disc, wv, closing, readerDone (conn.go)
+	connCore // conn, log, mu, closed, disc, the writers, wv, closing, readerDone (conn.go)
 
 	// Under mu.
 	queue   [][]byte
 	spare   [][]byte // the writer's last batch, emptied, for the next queue (recycleLocked)
 	queued  int
-	pingDue bool // the keep-alive asked for a ping
-	// joined: Run joined the document, writers may start. writing: a writer runs (or ran the
-	// close, after which none starts again). Both under mu; see startWriterLocked.
-	joined  bool
-	writing bool
-	writers sync.WaitGroup
+	pingDue bool     // the keep-alive asked for a ping
 	gate    readGate // backlog.go
 	// The inline path (inline.go): inline is set once the reader routes control answers
 	// through the writer; partial is the rest of a frame written inline in part, pong a ping's
@@ -135,7 +129,6 @@ type Client struct {
 	closeReply []byte
 	// inlineWrites and inlineParts count frames written inline whole and in part (tests).
 	inlineWrites, inlineParts int
-	writeFn                   func()     // c.writeLoop, made once (startWriterLocked)
 	ts                        trustState // limits.go
 
 	rpc rpcState // the application channel (rpc.go)
@@ -200,24 +193,6 @@ func (c *Client) requestPing() {
 	c.mu.Unlock()
 }
 
-// startWriterLocked starts a writer unless one runs; c.mu must be held. There is no writer
-// goroutine while a session has nothing to send: one starts when a frame is queued, a ping is
-// due or the session closes, and ends when it finds nothing left (writeLoop). The writing flag
-// keeps it to one writer at a time, as gorilla requires. Writers start only between join and
-// close: after close, only the writer doing the close runs, so Run's wait for writers cannot
-// race with a new one.
-func (c *Client) startWriterLocked() {
-	if !c.joined || c.writing {
-		return
-	}
-	c.writing = true
-	c.writers.Add(1)
-	if c.writeFn == nil {
-		c.writeFn = c.writeLoop // once: go c.writeLoop() would allocate its closure per start
-	}
-	go c.writeFn()
-}
-
 // Close implements shareddoc.Peer.
 func (c *Client) Close(reason shareddoc.CloseReason, err error) {
 	d := ForReason(reason)
@@ -236,18 +211,9 @@ func (c *Client) Kick(d Disconnect) { c.close(d) }
 // close is the one way a session ends: idempotent, never blocks. The writer does the rest:
 // flush (unless the row says not to), close frame, socket close.
 func (c *Client) close(d Disconnect) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
+	if c.markClosed(d) {
+		c.wake() // a parked reader reads on, to see the peer's answer or the socket's end
 	}
-	c.closed = true
-	c.disc = d
-	c.startWriterLocked() // the writer does the rest
-	c.mu.Unlock()
-	c.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
-	close(c.closing)
-	c.wake() // a parked reader reads on, to see the peer's answer or the socket's end
 }
 
 // Disconnect returns how the session was closed (zero while open).
@@ -299,7 +265,7 @@ func (c *Client) Serve(ctx context.Context, reg *shareddoc.Registry, done func(e
 	}
 	c.log.Debug("joined")
 	c.mu.Lock()
-	c.joined = true
+	c.allowWritersLocked(c.writeLoop)
 	if len(c.queue) > 0 || c.closed { // the document's first frames, or a Kick during the join
 		c.startWriterLocked()
 	}

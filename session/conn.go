@@ -17,10 +17,18 @@ type connCore struct {
 	conf *Config // the owner's configuration (Client.cfg, HPSocket.cfg.Config)
 	log  *slog.Logger
 
-	// mu guards closed and disc here, and the owner's own fields it says are under mu.
+	// mu guards closed, disc, started and writing here, and the owner's own fields it says are
+	// under mu.
 	mu     sync.Mutex
 	closed bool
 	disc   Disconnect
+	// started: the Client joined its document, or the HPSocket's Run started; writers may start.
+	// writing: a writer runs (or ran the close, after which none starts again). Both under mu;
+	// see startWriterLocked.
+	started bool
+	writing bool
+	writers sync.WaitGroup
+	writeFn func() // the owner's writeLoop, made once (allowWritersLocked)
 
 	wv         batchWriter   // the writer's writev scratch (writev.go); used by one writer at a time
 	closing    chan struct{} // closed by close
@@ -39,6 +47,47 @@ func (k *connCore) disconnect() Disconnect {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.disc
+}
+
+// allowWritersLocked lets writers start from now on, each running loop, the owner's writeLoop;
+// mu must be held. loop is made once, here: go c.writeLoop() would allocate its closure per
+// start.
+func (k *connCore) allowWritersLocked(loop func()) {
+	k.started = true
+	k.writeFn = loop
+}
+
+// startWriterLocked starts a writer unless one runs; mu must be held. There is no writer
+// goroutine while a session has nothing to send: one starts when a frame is queued, a ping is
+// due or the session closes, and ends when it finds nothing left (writeLoop). The writing flag
+// keeps it to one writer at a time, as gorilla requires. Writers start only between join and
+// close: after close, only the writer doing the close runs, so Run's wait for writers cannot
+// race with a new one.
+func (k *connCore) startWriterLocked() {
+	if !k.started || k.writing {
+		return
+	}
+	k.writing = true
+	k.writers.Add(1)
+	go k.writeFn()
+}
+
+// markClosed is the part of close that Client and HPSocket share: idempotent, never blocks. It
+// records d and starts the writer, which does the rest (flush unless the row says not to, close
+// frame, socket close), then closes closing. It reports whether this call closed the connection.
+func (k *connCore) markClosed(d Disconnect) bool {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return false
+	}
+	k.closed = true
+	k.disc = d
+	k.startWriterLocked() // the writer does the rest
+	k.mu.Unlock()
+	k.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
+	close(k.closing)
+	return true
 }
 
 // write sends frames in batches of one writev each over a TCP connection (writev.go), else one

@@ -253,7 +253,7 @@ type hpInflight struct{ after []bool }
 // HPSocket is one WebSocket speaking the Hocuspocus protocol.
 type HPSocket struct {
 	cfg         HPConfig
-	connCore    // conn, log, mu, closed, disc, wv, closing, readerDone (conn.go)
+	connCore    // conn, log, mu, closed, disc, the writers, wv, closing, readerDone (conn.go)
 	remote      string
 	user        string // a label for sessions of an open server
 	connectedAt time.Time
@@ -262,8 +262,6 @@ type HPSocket struct {
 	queue      [][]byte
 	queued     int
 	pingDue    bool
-	started    bool
-	writing    bool
 	lastWrite  time.Time
 	docs       map[string]*HPSession
 	heldFrames int
@@ -271,8 +269,6 @@ type HPSocket struct {
 	v4         bool
 	authedAny  bool
 
-	writers   sync.WaitGroup
-	writeFn   func()         // s.writeLoop, made once (startWriterLocked)
 	closers   sync.WaitGroup // goroutines closing expired documents (housekeep)
 	startedAt time.Time      // Run started; for the handshake timeout
 	nextPing  time.Time
@@ -457,31 +453,7 @@ func (s *HPSocket) sendLocked(frame []byte) bool {
 	return true
 }
 
-func (s *HPSocket) startWriterLocked() {
-	if !s.started || s.writing {
-		return
-	}
-	s.writing = true
-	s.writers.Add(1)
-	if s.writeFn == nil {
-		s.writeFn = s.writeLoop // once: go s.writeLoop() would allocate its closure per start
-	}
-	go s.writeFn()
-}
-
-func (s *HPSocket) close(d Disconnect) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	s.disc = d
-	s.startWriterLocked()
-	s.mu.Unlock()
-	s.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
-	close(s.closing)
-}
+func (s *HPSocket) close(d Disconnect) { s.markClosed(d) }
 
 // Disconnect returns how the socket was closed (zero while open).
 func (s *HPSocket) Disconnect() Disconnect { return s.disconnect() }
@@ -547,7 +519,7 @@ func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	defer s.conn.Close()
 
 	s.mu.Lock()
-	s.started = true
+	s.allowWritersLocked(s.writeLoop)
 	s.lastWrite = s.cfg.Clock.Now()
 	s.startedAt = s.lastWrite
 	s.nextPing = s.startedAt.Add(pingPeriod(s.cfg.PongWait))
