@@ -349,25 +349,25 @@ func (c *Client) readLoop() (parked bool) {
 		}
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
-			c.readFailed(err)
+			c.readFailed(err, c.close)
 			return false
 		}
 		c.extendDeadline()
 		c.cfg.Stats.MessagesIn.Add(1)
 		c.cfg.Stats.BytesIn.Add(int64(len(data)))
-		if !c.admit(ctx, len(data)) {
+		if !c.admit(ctx, len(data), c.close) {
 			return false
 		}
 		if mt != websocket.BinaryMessage {
-			c.badInput(DisconnectUnsupported, errors.New("text frame"))
+			c.badInput(DisconnectUnsupported, errors.New("text frame"), c.close)
 			return false
 		}
 		msg, err := syncproto.Decode(data)
 		if err != nil {
 			if errors.Is(err, syncproto.ErrUnknownType) {
-				c.badInput(DisconnectUnsupported, err)
+				c.badInput(DisconnectUnsupported, err, c.close)
 			} else {
-				c.badInput(DisconnectBadData, err)
+				c.badInput(DisconnectBadData, err, c.close)
 			}
 			return false
 		}
@@ -403,28 +403,6 @@ func (c *Client) readLoop() (parked bool) {
 			return false
 		default:
 		}
-	}
-}
-
-func (c *Client) badInput(d Disconnect, err error) {
-	c.cfg.Stats.BadDataClose.Add(1)
-	c.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
-	c.close(d)
-}
-
-func (c *Client) readFailed(err error) {
-	var ce *websocket.CloseError
-	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		c.cfg.Stats.BadDataClose.Add(1)
-		c.log.Warn("message over read limit", "limit", c.cfg.ReadLimit)
-		// gorilla already sent 1009 when it hit the limit; finishClose sees ErrCloseSent and
-		// still drains the rest of the oversized frame before closing the socket.
-		c.close(DisconnectTooBig)
-	case errors.As(err, &ce):
-		c.close(DisconnectPeerClosed)
-	default:
-		c.close(DisconnectBroken)
 	}
 }
 

@@ -130,6 +130,31 @@ func (k *connCore) writeFailed(err error, closeConn func(Disconnect)) {
 	_ = k.conn.Close()
 }
 
+// badInput closes the connection (closeConn, the owner's close) with d for input it cannot take.
+func (k *connCore) badInput(d Disconnect, err error, closeConn func(Disconnect)) {
+	k.conf.Stats.BadDataClose.Add(1)
+	k.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
+	closeConn(d)
+}
+
+// readFailed closes the connection (closeConn, the owner's close) after a failed read, with the
+// row for why it failed.
+func (k *connCore) readFailed(err error, closeConn func(Disconnect)) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		k.conf.Stats.BadDataClose.Add(1)
+		k.log.Warn("message over read limit", "limit", k.conf.ReadLimit)
+		// gorilla already sent 1009 when it hit the limit; finishClose sees ErrCloseSent and
+		// still drains the rest of the oversized frame before closing the socket.
+		closeConn(DisconnectTooBig)
+	case errors.As(err, &ce):
+		closeConn(DisconnectPeerClosed)
+	default:
+		closeConn(DisconnectBroken)
+	}
+}
+
 // closeFrame is the end of the close path on the writer, after the flush: the close frame
 // unless the row says none, then a brief wait for the reader to see the peer's answer, then the
 // socket's close.

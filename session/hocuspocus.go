@@ -578,17 +578,17 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 		}
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
-			s.readFailed(err)
+			s.readFailed(err, s.close)
 			return
 		}
 		extend()
 		s.cfg.Stats.MessagesIn.Add(1)
 		s.cfg.Stats.BytesIn.Add(int64(len(data)))
-		if !s.admit(ctx, len(data)) {
+		if !s.admit(ctx, len(data), s.close) {
 			return
 		}
 		if mt != websocket.BinaryMessage {
-			s.badInput(DisconnectUnsupported, errors.New("text frame"))
+			s.badInput(DisconnectUnsupported, errors.New("text frame"), s.close)
 			return
 		}
 		if !s.handle(ctx, reg, data) {
@@ -602,63 +602,14 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 	}
 }
 
-func (s *HPSocket) admit(ctx context.Context, n int) bool {
-	lim := s.cfg.Trust.Limiter
-	if lim == nil {
-		return true
-	}
-	wait, ok := lim.Admit(n, s.cfg.Clock.Now())
-	if !ok {
-		s.cfg.Stats.Trust.RateLimitCloses.Add(1)
-		s.log.Warn("closing: over the rate limit for too long", "frame_bytes", n)
-		s.close(DisconnectFlood)
-		return false
-	}
-	if wait <= 0 {
-		return true
-	}
-	s.cfg.Stats.Trust.ThrottledFrames.Add(1)
-	t := s.cfg.Clock.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-s.closing:
-		return false
-	case <-ctx.Done():
-		s.close(DisconnectGoingAway)
-		return false
-	}
-}
-
-func (s *HPSocket) badInput(d Disconnect, err error) {
-	s.cfg.Stats.BadDataClose.Add(1)
-	s.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
-	s.close(d)
-}
-
-func (s *HPSocket) readFailed(err error) {
-	var ce *websocket.CloseError
-	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		s.cfg.Stats.BadDataClose.Add(1)
-		s.log.Warn("message over read limit", "limit", s.cfg.ReadLimit)
-		s.close(DisconnectTooBig)
-	case errors.As(err, &ce):
-		s.close(DisconnectPeerClosed)
-	default:
-		s.close(DisconnectBroken)
-	}
-}
-
 // handle serves one frame on the reader; false means the socket is closing.
 func (s *HPSocket) handle(ctx context.Context, reg *shareddoc.Registry, data []byte) bool {
 	m, err := syncproto.DecodeHP(data)
 	if err != nil {
 		if errors.Is(err, syncproto.ErrUnknownType) {
-			s.badInput(DisconnectUnsupported, err)
+			s.badInput(DisconnectUnsupported, err, s.close)
 		} else {
-			s.badInput(DisconnectBadData, err)
+			s.badInput(DisconnectBadData, err, s.close)
 		}
 		return false
 	}
