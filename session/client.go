@@ -364,11 +364,7 @@ func (c *Client) readLoop() (parked bool) {
 		}
 		msg, err := syncproto.Decode(data)
 		if err != nil {
-			if errors.Is(err, syncproto.ErrUnknownType) {
-				c.badInput(DisconnectUnsupported, err, c.close)
-			} else {
-				c.badInput(DisconnectBadData, err, c.close)
-			}
+			c.undecodable(err, c.close)
 			return false
 		}
 		// An edit or an awareness update: more are likely soon (parkAfter, park_linux.go).

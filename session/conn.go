@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ysync/ysync/crdt/syncproto"
 )
 
 // connCore is the part of a connection that a y-websocket Client and a Hocuspocus HPSocket share:
@@ -135,6 +137,16 @@ func (k *connCore) badInput(d Disconnect, err error, closeConn func(Disconnect))
 	k.conf.Stats.BadDataClose.Add(1)
 	k.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
 	closeConn(d)
+}
+
+// undecodable is badInput for a frame that did not decode: an unknown message type is
+// unsupported, anything else malformed.
+func (k *connCore) undecodable(err error, closeConn func(Disconnect)) {
+	if errors.Is(err, syncproto.ErrUnknownType) {
+		k.badInput(DisconnectUnsupported, err, closeConn)
+	} else {
+		k.badInput(DisconnectBadData, err, closeConn)
+	}
 }
 
 // readFailed closes the connection (closeConn, the owner's close) after a failed read, with the

@@ -606,11 +606,7 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 func (s *HPSocket) handle(ctx context.Context, reg *shareddoc.Registry, data []byte) bool {
 	m, err := syncproto.DecodeHP(data)
 	if err != nil {
-		if errors.Is(err, syncproto.ErrUnknownType) {
-			s.badInput(DisconnectUnsupported, err, s.close)
-		} else {
-			s.badInput(DisconnectBadData, err, s.close)
-		}
+		s.undecodable(err, s.close)
 		return false
 	}
 	switch m.Type {
