@@ -114,8 +114,7 @@ type Client struct {
 	cfg      Config
 	connCore // conn, log, mu, closed, disc, the writers, wv, closing, readerDone (conn.go)
 
-	// Under mu.
-	queue   [][]byte
+	queue   [][]byte // under mu, as spare, queued and pingDue
 	spare   [][]byte // the writer's last batch, emptied, for the next queue (recycleLocked)
 	queued  int
 	pingDue bool     // the keep-alive asked for a ping
