@@ -713,16 +713,26 @@ func (s *HPSocket) authenticate(ctx context.Context, name, token string) (HPGran
 	return s.cfg.Authenticate(ctx, name, token)
 }
 
-// refuse answers a document's Token with PermissionDenied; true unless the authenticator failed
-// by itself (then the socket closes, for the provider to retry).
-func (s *HPSocket) refuse(h *HPSession, err error) bool {
+// refusal returns the HPRefusal that err, an authenticator's error for h, is, and counts it; nil
+// when the authenticator failed by itself (then the socket closes, for the provider to retry).
+func (s *HPSocket) refusal(h *HPSession, err error) *HPRefusal {
 	var r *HPRefusal
 	if !errors.As(err, &r) {
 		s.log.Error("authenticator failed", "doc", h.name, "err", err)
 		s.close(DisconnectAuthUnavailable)
-		return false
+		return nil
 	}
 	s.cfg.HPStats.AuthRefused.Add(1)
+	return r
+}
+
+// refuse answers a document's Token with PermissionDenied; true unless the authenticator failed
+// by itself (then the socket closes, for the provider to retry).
+func (s *HPSocket) refuse(h *HPSession, err error) bool {
+	r := s.refusal(h, err)
+	if r == nil {
+		return false
+	}
 	s.log.Info("document refused", "doc", h.name, "reason", r.Reason)
 	s.mu.Lock()
 	s.takeHeldLocked(h)
@@ -859,13 +869,10 @@ func (h *HPSession) setRefreshLocked(now time.Time, lead time.Duration) {
 func (s *HPSocket) refresh(ctx context.Context, h *HPSession, token string) bool {
 	g, err := s.authenticate(ctx, h.name, token)
 	if err != nil {
-		var r *HPRefusal
-		if !errors.As(err, &r) {
-			s.log.Error("authenticator failed", "doc", h.name, "err", err)
-			s.close(DisconnectAuthUnavailable)
+		r := s.refusal(h, err)
+		if r == nil {
 			return false
 		}
-		s.cfg.HPStats.AuthRefused.Add(1)
 		s.closeDoc(h, r.Reason, HPReasonUnauthorized)
 		return true
 	}
