@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,26 +109,16 @@ type Stats struct {
 
 // Client is one WebSocket connection attached to one document.
 type Client struct {
-	info    shareddoc.SessionInfo
-	docName string
-	conn    Conn
-	cfg     Config
-	log     *slog.Logger
+	info     shareddoc.SessionInfo
+	docName  string
+	cfg      Config
+	connCore // conn, log, mu, closed, disc, the writers, wv, closing, readerDone (conn.go)
 
-	mu      sync.Mutex
-	queue   [][]byte
+	queue   [][]byte // under mu, as spare, queued and pingDue
 	spare   [][]byte // the writer's last batch, emptied, for the next queue (recycleLocked)
 	queued  int
-	pingDue bool // the keep-alive asked for a ping
-	closed  bool
-	disc    Disconnect
-	// joined: Run joined the document, writers may start. writing: a writer runs (or ran the
-	// close, after which none starts again). Both under mu; see startWriterLocked.
-	joined  bool
-	writing bool
-	writers sync.WaitGroup
-	gate    readGate    // backlog.go
-	wv      batchWriter // the writer's writev scratch (writev.go); used by one writer at a time
+	pingDue bool     // the keep-alive asked for a ping
+	gate    readGate // backlog.go
 	// The inline path (inline.go): inline is set once the reader routes control answers
 	// through the writer; partial is the rest of a frame written inline in part, pong a ping's
 	// answer to send, closeReply the answer to the peer's close. All under mu.
@@ -139,12 +128,9 @@ type Client struct {
 	closeReply []byte
 	// inlineWrites and inlineParts count frames written inline whole and in part (tests).
 	inlineWrites, inlineParts int
-	writeFn                   func()     // c.writeLoop, made once (startWriterLocked)
 	ts                        trustState // limits.go
 
-	rpc        rpcState      // the application channel (rpc.go)
-	closing    chan struct{} // closed by close
-	readerDone chan struct{}
+	rpc rpcState // the application channel (rpc.go)
 
 	// Set by Serve for the reader, which may resume on another goroutine after parking; the
 	// reader's own state (park.go).
@@ -158,15 +144,13 @@ type Client struct {
 // New returns a session for conn that will join docName. Call Run.
 func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Client {
 	cfg = cfg.withDefaults()
-	return &Client{
-		info:       info,
-		docName:    docName,
-		conn:       conn,
-		cfg:        cfg,
-		log:        sessionLogger(cfg.Logger, info.ID, docName, info.User),
-		closing:    make(chan struct{}),
-		readerDone: make(chan struct{}),
+	c := &Client{
+		info:    info,
+		docName: docName,
+		cfg:     cfg,
 	}
+	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User))
+	return c
 }
 
 // Info returns the session's description.
@@ -208,24 +192,6 @@ func (c *Client) requestPing() {
 	c.mu.Unlock()
 }
 
-// startWriterLocked starts a writer unless one runs; c.mu must be held. There is no writer
-// goroutine while a session has nothing to send: one starts when a frame is queued, a ping is
-// due or the session closes, and ends when it finds nothing left (writeLoop). The writing flag
-// keeps it to one writer at a time, as gorilla requires. Writers start only between join and
-// close: after close, only the writer doing the close runs, so Run's wait for writers cannot
-// race with a new one.
-func (c *Client) startWriterLocked() {
-	if !c.joined || c.writing {
-		return
-	}
-	c.writing = true
-	c.writers.Add(1)
-	if c.writeFn == nil {
-		c.writeFn = c.writeLoop // once: go c.writeLoop() would allocate its closure per start
-	}
-	go c.writeFn()
-}
-
 // Close implements shareddoc.Peer.
 func (c *Client) Close(reason shareddoc.CloseReason, err error) {
 	d := ForReason(reason)
@@ -244,26 +210,13 @@ func (c *Client) Kick(d Disconnect) { c.close(d) }
 // close is the one way a session ends: idempotent, never blocks. The writer does the rest:
 // flush (unless the row says not to), close frame, socket close.
 func (c *Client) close(d Disconnect) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
+	if c.markClosed(d) {
+		c.wake() // a parked reader reads on, to see the peer's answer or the socket's end
 	}
-	c.closed = true
-	c.disc = d
-	c.startWriterLocked() // the writer does the rest
-	c.mu.Unlock()
-	c.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
-	close(c.closing)
-	c.wake() // a parked reader reads on, to see the peer's answer or the socket's end
 }
 
 // Disconnect returns how the session was closed (zero while open).
-func (c *Client) Disconnect() Disconnect {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.disc
-}
+func (c *Client) Disconnect() Disconnect { return c.disconnect() }
 
 // Run joins the document and serves the connection until it closes: the calling goroutine
 // reads (and, with ParkWhenIdle, so do the goroutines that resume a parked reader); writers run
@@ -311,7 +264,7 @@ func (c *Client) Serve(ctx context.Context, reg *shareddoc.Registry, done func(e
 	}
 	c.log.Debug("joined")
 	c.mu.Lock()
-	c.joined = true
+	c.allowWritersLocked(c.writeLoop)
 	if len(c.queue) > 0 || c.closed { // the document's first frames, or a Kick during the join
 		c.startWriterLocked()
 	}
@@ -395,26 +348,22 @@ func (c *Client) readLoop() (parked bool) {
 		}
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
-			c.readFailed(err)
+			c.readFailed(err, c.close)
 			return false
 		}
 		c.extendDeadline()
 		c.cfg.Stats.MessagesIn.Add(1)
 		c.cfg.Stats.BytesIn.Add(int64(len(data)))
-		if !c.admit(ctx, len(data)) {
+		if !c.admit(ctx, len(data), c.close) {
 			return false
 		}
 		if mt != websocket.BinaryMessage {
-			c.badInput(DisconnectUnsupported, errors.New("text frame"))
+			c.badInput(DisconnectUnsupported, errors.New("text frame"), c.close)
 			return false
 		}
 		msg, err := syncproto.Decode(data)
 		if err != nil {
-			if errors.Is(err, syncproto.ErrUnknownType) {
-				c.badInput(DisconnectUnsupported, err)
-			} else {
-				c.badInput(DisconnectBadData, err)
-			}
+			c.undecodable(err, c.close)
 			return false
 		}
 		// An edit or an awareness update: more are likely soon (parkAfter, park_linux.go).
@@ -452,28 +401,6 @@ func (c *Client) readLoop() (parked bool) {
 	}
 }
 
-func (c *Client) badInput(d Disconnect, err error) {
-	c.cfg.Stats.BadDataClose.Add(1)
-	c.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
-	c.close(d)
-}
-
-func (c *Client) readFailed(err error) {
-	var ce *websocket.CloseError
-	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		c.cfg.Stats.BadDataClose.Add(1)
-		c.log.Warn("message over read limit", "limit", c.cfg.ReadLimit)
-		// gorilla already sent 1009 when it hit the limit; finishClose sees ErrCloseSent and
-		// still drains the rest of the oversized frame before closing the socket.
-		c.close(DisconnectTooBig)
-	case errors.As(err, &ce):
-		c.close(DisconnectPeerClosed)
-	default:
-		c.close(DisconnectBroken)
-	}
-}
-
 // writeLoop is the only goroutine writing data frames while it runs. Each round drains the whole
 // queue and sends the ping if one is due; it ends when a round finds nothing to do, after a
 // failed write, or after writing the close.
@@ -501,24 +428,24 @@ func (c *Client) writeLoop() {
 		c.mu.Unlock()
 		if partial != nil {
 			if err := c.writePartial(partial); err != nil {
-				c.writeFailed(err)
+				c.writeFailed(err, c.close)
 				return
 			}
 		}
 		if pong != nil {
 			if err := c.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				c.writeFailed(err)
+				c.writeFailed(err, c.close)
 				return
 			}
 		}
 		if err := c.write(frames); err != nil {
-			c.writeFailed(err)
+			c.writeFailed(err, c.close)
 			return
 		}
 		done = frames
 		if ping {
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				c.writeFailed(err)
+				c.writeFailed(err, c.close)
 				return
 			}
 		}
@@ -550,45 +477,6 @@ func (c *Client) take() [][]byte {
 	defer c.mu.Unlock()
 	q, _ := c.takeLocked()
 	return q
-}
-
-// write sends frames in batches of one writev each over a TCP connection (writev.go), else one
-// WriteMessage each. Before each batch or frame it stops if the session is closing and its row
-// does not flush.
-func (c *Client) write(frames [][]byte) error {
-	if !c.wv.raw(c.conn) {
-		return c.writeEach(frames)
-	}
-	return c.wv.writeAll(frames, c.closing, c.Disconnect, c.cfg.WriteWait, c.cfg.Stats)
-}
-
-// writeEach sends frames with gorilla's WriteMessage, one at a time.
-func (c *Client) writeEach(frames [][]byte) error {
-	for _, f := range frames {
-		select {
-		case <-c.closing:
-			// Closing: the close path decides whether the rest is still delivered.
-			if !c.Disconnect().Flush {
-				return nil
-			}
-		default:
-		}
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
-		if err := c.conn.WriteMessage(websocket.BinaryMessage, f); err != nil {
-			return err
-		}
-		c.cfg.Stats.MessagesOut.Add(1)
-		c.cfg.Stats.BytesOut.Add(int64(len(f)))
-	}
-	return nil
-}
-
-// writeFailed ends the writer after a failed write. The writer still counts as running (the
-// close below starts none), so nothing writes to the broken socket again.
-func (c *Client) writeFailed(err error) {
-	c.log.Debug("write failed", "err", err)
-	c.close(DisconnectBroken)
-	_ = c.conn.Close()
 }
 
 // drainUntilClosed discards what the peer still sends, until it closes or the deadline passes.
@@ -637,20 +525,5 @@ func (c *Client) finishClose() {
 			return
 		}
 	}
-	if !d.NoCloseFrame {
-		msg := websocket.FormatCloseMessage(int(d.Code), d.Reason)
-		// ErrCloseSent: gorilla already sent one itself (it answers an oversized frame with 1009).
-		err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.WriteWait))
-		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-			deadline := time.Now().Add(closeGrace)
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-c.readerDone:
-				drainUntilClosed(c.conn, deadline)
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	_ = c.conn.Close()
+	c.closeFrame(d)
 }

@@ -253,20 +253,15 @@ type hpInflight struct{ after []bool }
 // HPSocket is one WebSocket speaking the Hocuspocus protocol.
 type HPSocket struct {
 	cfg         HPConfig
-	conn        Conn
-	log         *slog.Logger
+	connCore    // conn, log, mu, closed, disc, the writers, wv, closing, readerDone (conn.go)
 	remote      string
 	user        string // a label for sessions of an open server
 	connectedAt time.Time
 
-	mu         sync.Mutex
+	// Under mu.
 	queue      [][]byte
 	queued     int
 	pingDue    bool
-	closed     bool
-	disc       Disconnect
-	started    bool
-	writing    bool
 	lastWrite  time.Time
 	docs       map[string]*HPSession
 	heldFrames int
@@ -274,14 +269,9 @@ type HPSocket struct {
 	v4         bool
 	authedAny  bool
 
-	writers    sync.WaitGroup
-	wv         batchWriter // the writer's writev scratch (writev.go); one writer at a time
-	writeFn    func()      // s.writeLoop, made once (startWriterLocked)
-	closing    chan struct{}
-	readerDone chan struct{}
-	closers    sync.WaitGroup // goroutines closing expired documents (housekeep)
-	startedAt  time.Time      // Run started; for the handshake timeout
-	nextPing   time.Time
+	closers   sync.WaitGroup // goroutines closing expired documents (housekeep)
+	startedAt time.Time      // Run started; for the handshake timeout
+	nextPing  time.Time
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
@@ -300,17 +290,15 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 	if user == "" {
 		user = "anonymous"
 	}
-	return &HPSocket{
+	s := &HPSocket{
 		cfg:         cfg,
-		conn:        conn,
-		log:         cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus),
 		remote:      remote,
 		user:        user,
 		connectedAt: connectedAt,
 		docs:        make(map[string]*HPSession),
-		closing:     make(chan struct{}),
-		readerDone:  make(chan struct{}),
 	}
+	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus))
+	return s
 }
 
 // Info returns the session's description.
@@ -465,38 +453,10 @@ func (s *HPSocket) sendLocked(frame []byte) bool {
 	return true
 }
 
-func (s *HPSocket) startWriterLocked() {
-	if !s.started || s.writing {
-		return
-	}
-	s.writing = true
-	s.writers.Add(1)
-	if s.writeFn == nil {
-		s.writeFn = s.writeLoop // once: go s.writeLoop() would allocate its closure per start
-	}
-	go s.writeFn()
-}
-
-func (s *HPSocket) close(d Disconnect) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	s.disc = d
-	s.startWriterLocked()
-	s.mu.Unlock()
-	s.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
-	close(s.closing)
-}
+func (s *HPSocket) close(d Disconnect) { s.markClosed(d) }
 
 // Disconnect returns how the socket was closed (zero while open).
-func (s *HPSocket) Disconnect() Disconnect {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.disc
-}
+func (s *HPSocket) Disconnect() Disconnect { return s.disconnect() }
 
 func (s *HPSocket) writeLoop() {
 	defer s.writers.Done()
@@ -519,51 +479,16 @@ func (s *HPSocket) writeLoop() {
 		}
 		s.mu.Unlock()
 		if err := s.write(frames); err != nil {
-			s.writeFailed(err)
+			s.writeFailed(err, s.close)
 			return
 		}
 		if ping {
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteWait)); err != nil {
-				s.writeFailed(err)
+				s.writeFailed(err, s.close)
 				return
 			}
 		}
 	}
-}
-
-// write sends frames in batches of one writev each over a TCP connection (writev.go), else one
-// WriteMessage each.
-func (s *HPSocket) write(frames [][]byte) error {
-	if !s.wv.raw(s.conn) {
-		return s.writeEach(frames)
-	}
-	return s.wv.writeAll(frames, s.closing, s.Disconnect, s.cfg.WriteWait, s.cfg.Stats)
-}
-
-// writeEach sends frames with gorilla's WriteMessage, one at a time.
-func (s *HPSocket) writeEach(frames [][]byte) error {
-	for _, f := range frames {
-		select {
-		case <-s.closing:
-			if !s.Disconnect().Flush {
-				return nil
-			}
-		default:
-		}
-		_ = s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
-		if err := s.conn.WriteMessage(websocket.BinaryMessage, f); err != nil {
-			return err
-		}
-		s.cfg.Stats.MessagesOut.Add(1)
-		s.cfg.Stats.BytesOut.Add(int64(len(f)))
-	}
-	return nil
-}
-
-func (s *HPSocket) writeFailed(err error) {
-	s.log.Debug("write failed", "err", err)
-	s.close(DisconnectBroken)
-	_ = s.conn.Close()
 }
 
 func (s *HPSocket) finishClose() {
@@ -579,21 +504,7 @@ func (s *HPSocket) finishClose() {
 			return
 		}
 	}
-	if !d.NoCloseFrame {
-		msg := websocket.FormatCloseMessage(int(d.Code), d.Reason)
-		err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteWait))
-		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-			deadline := time.Now().Add(closeGrace)
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-s.readerDone:
-				drainUntilClosed(s.conn, deadline)
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	_ = s.conn.Close()
+	s.closeFrame(d)
 }
 
 // --- running ------------------------------------------------------------------------------------
@@ -608,7 +519,7 @@ func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	defer s.conn.Close()
 
 	s.mu.Lock()
-	s.started = true
+	s.allowWritersLocked(s.writeLoop)
 	s.lastWrite = s.cfg.Clock.Now()
 	s.startedAt = s.lastWrite
 	s.nextPing = s.startedAt.Add(pingPeriod(s.cfg.PongWait))
@@ -667,17 +578,17 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 		}
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
-			s.readFailed(err)
+			s.readFailed(err, s.close)
 			return
 		}
 		extend()
 		s.cfg.Stats.MessagesIn.Add(1)
 		s.cfg.Stats.BytesIn.Add(int64(len(data)))
-		if !s.admit(ctx, len(data)) {
+		if !s.admit(ctx, len(data), s.close) {
 			return
 		}
 		if mt != websocket.BinaryMessage {
-			s.badInput(DisconnectUnsupported, errors.New("text frame"))
+			s.badInput(DisconnectUnsupported, errors.New("text frame"), s.close)
 			return
 		}
 		if !s.handle(ctx, reg, data) {
@@ -691,64 +602,11 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 	}
 }
 
-func (s *HPSocket) admit(ctx context.Context, n int) bool {
-	lim := s.cfg.Trust.Limiter
-	if lim == nil {
-		return true
-	}
-	wait, ok := lim.Admit(n, s.cfg.Clock.Now())
-	if !ok {
-		s.cfg.Stats.Trust.RateLimitCloses.Add(1)
-		s.log.Warn("closing: over the rate limit for too long", "frame_bytes", n)
-		s.close(DisconnectFlood)
-		return false
-	}
-	if wait <= 0 {
-		return true
-	}
-	s.cfg.Stats.Trust.ThrottledFrames.Add(1)
-	t := s.cfg.Clock.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-s.closing:
-		return false
-	case <-ctx.Done():
-		s.close(DisconnectGoingAway)
-		return false
-	}
-}
-
-func (s *HPSocket) badInput(d Disconnect, err error) {
-	s.cfg.Stats.BadDataClose.Add(1)
-	s.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
-	s.close(d)
-}
-
-func (s *HPSocket) readFailed(err error) {
-	var ce *websocket.CloseError
-	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		s.cfg.Stats.BadDataClose.Add(1)
-		s.log.Warn("message over read limit", "limit", s.cfg.ReadLimit)
-		s.close(DisconnectTooBig)
-	case errors.As(err, &ce):
-		s.close(DisconnectPeerClosed)
-	default:
-		s.close(DisconnectBroken)
-	}
-}
-
 // handle serves one frame on the reader; false means the socket is closing.
 func (s *HPSocket) handle(ctx context.Context, reg *shareddoc.Registry, data []byte) bool {
 	m, err := syncproto.DecodeHP(data)
 	if err != nil {
-		if errors.Is(err, syncproto.ErrUnknownType) {
-			s.badInput(DisconnectUnsupported, err)
-		} else {
-			s.badInput(DisconnectBadData, err)
-		}
+		s.undecodable(err, s.close)
 		return false
 	}
 	switch m.Type {
@@ -855,16 +713,26 @@ func (s *HPSocket) authenticate(ctx context.Context, name, token string) (HPGran
 	return s.cfg.Authenticate(ctx, name, token)
 }
 
-// refuse answers a document's Token with PermissionDenied; true unless the authenticator failed
-// by itself (then the socket closes, for the provider to retry).
-func (s *HPSocket) refuse(h *HPSession, err error) bool {
+// refusal returns the HPRefusal that err, an authenticator's error for h, is, and counts it; nil
+// when the authenticator failed by itself (then the socket closes, for the provider to retry).
+func (s *HPSocket) refusal(h *HPSession, err error) *HPRefusal {
 	var r *HPRefusal
 	if !errors.As(err, &r) {
 		s.log.Error("authenticator failed", "doc", h.name, "err", err)
 		s.close(DisconnectAuthUnavailable)
-		return false
+		return nil
 	}
 	s.cfg.HPStats.AuthRefused.Add(1)
+	return r
+}
+
+// refuse answers a document's Token with PermissionDenied; true unless the authenticator failed
+// by itself (then the socket closes, for the provider to retry).
+func (s *HPSocket) refuse(h *HPSession, err error) bool {
+	r := s.refusal(h, err)
+	if r == nil {
+		return false
+	}
 	s.log.Info("document refused", "doc", h.name, "reason", r.Reason)
 	s.mu.Lock()
 	s.takeHeldLocked(h)
@@ -1001,13 +869,10 @@ func (h *HPSession) setRefreshLocked(now time.Time, lead time.Duration) {
 func (s *HPSocket) refresh(ctx context.Context, h *HPSession, token string) bool {
 	g, err := s.authenticate(ctx, h.name, token)
 	if err != nil {
-		var r *HPRefusal
-		if !errors.As(err, &r) {
-			s.log.Error("authenticator failed", "doc", h.name, "err", err)
-			s.close(DisconnectAuthUnavailable)
+		r := s.refusal(h, err)
+		if r == nil {
 			return false
 		}
-		s.cfg.HPStats.AuthRefused.Add(1)
 		s.closeDoc(h, r.Reason, HPReasonUnauthorized)
 		return true
 	}

@@ -79,7 +79,7 @@ func (s *HPSocket) serveStateless(ctx context.Context, h *HPSession, payload str
 		return
 	}
 	start := time.Now()
-	result, rerr := s.callRPC(ctx, RPCCall{
+	result, rerr := s.callHandler(ctx, s.cfg.RPC, RPCCall{
 		Doc: h.doc, DocName: h.name, Session: h.info, CanWrite: h.CanWrite(),
 		Method: req.Method, Params: req.Params,
 	})
@@ -89,16 +89,6 @@ func (s *HPSocket) serveStateless(ctx context.Context, h *HPSession, payload str
 		return
 	}
 	s.reply(h, rpcReply{ID: req.ID, OK: true, Result: result})
-}
-
-func (s *HPSocket) callRPC(ctx context.Context, call RPCCall) (result any, rerr *RPCError) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.log.Error("rpc handler panic", "method", call.Method, "panic", v)
-			result, rerr = nil, NewRPCError(RPCErrorInternal, "internal error")
-		}
-	}()
-	return s.cfg.RPC.ServeRPC(ctx, call)
 }
 
 func (s *HPSocket) callStateless(ctx context.Context, call StatelessCall) {
@@ -111,14 +101,7 @@ func (s *HPSocket) callStateless(ctx context.Context, call StatelessCall) {
 }
 
 func (s *HPSocket) reply(h *HPSession, r rpcReply) {
-	if r.ID == nil {
-		r.ID = json.RawMessage("null")
-	}
-	js, err := json.Marshal(r)
-	if err != nil {
-		s.log.Error("encode rpc reply", "err", err)
-		js, _ = json.Marshal(rpcReply{ID: r.ID, Error: NewRPCError(RPCErrorInternal, "reply could not be encoded")})
-	}
+	js := s.encodeReply(r)
 	s.mu.Lock()
 	live := h.state == hpLive
 	ok := !live || s.sendLocked(syncproto.EncodeHPStateless(h.key, string(js)))

@@ -27,7 +27,7 @@ import (
 
 // inlineOKLocked reports whether a frame may be written inline now; c.mu must be held.
 func (c *Client) inlineOKLocked() bool {
-	return c.inline && c.joined && !c.closed && !c.writing && len(c.queue) == 0 && !c.pingDue &&
+	return c.inline && c.started && !c.closed && !c.writing && len(c.queue) == 0 && !c.pingDue &&
 		c.pong == nil && c.partial == nil
 }
 

@@ -1,8 +1,6 @@
 package session
 
 import (
-	"reflect"
-	"sync"
 	"time"
 
 	"github.com/ysync/ysync/shareddoc"
@@ -16,108 +14,37 @@ const keepaliveTicks = 10
 // keepalive pings every session that shares a clock and a ping period from one goroutine, instead
 // of one timer and one goroutine per session: an idle session costs its reader and nothing else
 // (docs/load.md). On a tick it marks the sessions whose ping is due; each session's writer,
-// started for it if none runs, sends the ping (Client.requestPing).
+// started for it if none runs, sends the ping (Client.requestPing). It keeps the next ping per
+// session (wheel.go).
 //
 // The goroutine runs while at least one session is registered. The last session to leave stops
 // it and waits for it, so no session's Run returns while it still runs.
-type keepalive struct {
-	key    keepaliveKey
-	clock  shareddoc.Clock
-	period time.Duration
-	tick   time.Duration
-
-	mu  sync.Mutex
-	due map[*Client]time.Time // next ping per session
-
-	stop chan struct{}
-	done chan struct{}
-}
-
-type keepaliveKey struct {
-	clock  shareddoc.Clock
-	period time.Duration
-}
+type keepalive = wheel[*Client, time.Time]
 
 // keepalives holds the running wheels by clock and period. A clock whose type is not comparable
 // (cannot be a map key) gets a wheel of its own per session.
-var keepalives = struct {
-	mu sync.Mutex
-	m  map[keepaliveKey]*keepalive
-}{m: make(map[keepaliveKey]*keepalive)}
+var keepalives = wheels[*Client, time.Time]{m: make(map[wheelKey]*keepalive)}
 
 // joinKeepalive registers c for pings every period on clock and returns its wheel.
 func joinKeepalive(c *Client, clock shareddoc.Clock, period time.Duration) *keepalive {
-	shared := reflect.TypeOf(clock).Comparable()
-	key := keepaliveKey{period: period}
-	if shared {
-		key.clock = clock
-	}
-	keepalives.mu.Lock()
-	defer keepalives.mu.Unlock()
-	k := keepalives.m[key]
-	if k == nil || !shared {
-		k = &keepalive{
-			key:    key,
-			clock:  clock,
-			period: period,
-			tick:   max(period/keepaliveTicks, time.Millisecond),
-			due:    make(map[*Client]time.Time),
-			stop:   make(chan struct{}),
-			done:   make(chan struct{}),
-		}
-		if shared {
-			keepalives.m[key] = k
-		}
-		// Armed before the first session is registered, so a test's fake clock sees it.
-		t := clock.NewTimer(k.tick)
-		go k.run(t)
-	}
-	k.mu.Lock()
-	k.due[c] = clock.Now().Add(period)
-	k.mu.Unlock()
-	return k
+	tick := max(period/keepaliveTicks, time.Millisecond)
+	return keepalives.join(clock, period, tick, c, func() time.Time { return clock.Now().Add(period) }, keepaliveTick)
 }
 
-// leave unregisters c; the last session stops the wheel and waits for its goroutine.
-func (k *keepalive) leave(c *Client) {
-	keepalives.mu.Lock()
-	k.mu.Lock()
-	delete(k.due, c)
-	last := len(k.due) == 0
-	k.mu.Unlock()
-	if last {
-		if keepalives.m[k.key] == k {
-			delete(keepalives.m, k.key)
-		}
-		close(k.stop)
-	}
-	keepalives.mu.Unlock()
-	if last {
-		<-k.done
-	}
-}
-
-func (k *keepalive) run(t shareddoc.Timer) {
-	defer close(k.done)
-	defer t.Stop()
+// keepaliveTick makes k's work on each tick: mark the sessions whose ping is due.
+func keepaliveTick(k *keepalive) func(now time.Time) {
 	var ping []*Client
-	for {
-		select {
-		case <-t.C():
-		case <-k.stop:
-			return
-		}
-		t.Reset(k.tick) // re-armed before pinging: a fake clock advanced right after sees it
-		now := k.clock.Now()
+	return func(now time.Time) {
+		period := k.key.period
 		ping = ping[:0]
 		wall := time.Now() // socket deadlines are the wall clock's
 		k.mu.Lock()
-		for c, due := range k.due {
+		for c, due := range k.members {
 			c.interruptLinger(wall) // a busy reader quiet for parkAfter parks (park_linux.go)
 			// Early rather than late: the next tick may be a whole tick away.
 			if !due.After(now.Add(k.tick)) {
 				ping = append(ping, c)
-				k.due[c] = now.Add(k.period)
+				k.members[c] = now.Add(period)
 			}
 		}
 		k.mu.Unlock()

@@ -83,31 +83,33 @@ func (c *Client) CanWrite() bool {
 // admit applies the rate limit to one inbound frame: it waits as long as the limiter says (the
 // socket is not read meanwhile, so TCP pushes back on the client) and reports false when the
 // connection was closed instead (flooding: 4429; or the session ended while waiting).
-func (c *Client) admit(ctx context.Context, n int) bool {
-	lim := c.cfg.Trust.Limiter
+// closeConn is the owner's close (Client.close, HPSocket.close); for a Hocuspocus socket the
+// limiter paces the whole socket.
+func (k *connCore) admit(ctx context.Context, n int, closeConn func(Disconnect)) bool {
+	lim := k.conf.Trust.Limiter
 	if lim == nil {
 		return true
 	}
-	wait, ok := lim.Admit(n, c.cfg.Clock.Now())
+	wait, ok := lim.Admit(n, k.conf.Clock.Now())
 	if !ok {
-		c.cfg.Stats.Trust.RateLimitCloses.Add(1)
-		c.log.Warn("closing: over the rate limit for too long", "frame_bytes", n)
-		c.close(DisconnectFlood)
+		k.conf.Stats.Trust.RateLimitCloses.Add(1)
+		k.log.Warn("closing: over the rate limit for too long", "frame_bytes", n)
+		closeConn(DisconnectFlood)
 		return false
 	}
 	if wait <= 0 {
 		return true
 	}
-	c.cfg.Stats.Trust.ThrottledFrames.Add(1)
-	t := c.cfg.Clock.NewTimer(wait)
+	k.conf.Stats.Trust.ThrottledFrames.Add(1)
+	t := k.conf.Clock.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C():
 		return true
-	case <-c.closing:
+	case <-k.closing:
 		return false
 	case <-ctx.Done():
-		c.close(DisconnectGoingAway)
+		closeConn(DisconnectGoingAway)
 		return false
 	}
 }

@@ -197,7 +197,7 @@ func (c *Client) serveRPC(ctx context.Context, doc *shareddoc.Doc, payload []byt
 	ctx, cancel := context.WithTimeout(ctx, RPCTimeout)
 	defer cancel()
 	start := time.Now()
-	result, rerr := c.callHandler(ctx, RPCCall{
+	result, rerr := c.callHandler(ctx, c.rpc.handler, RPCCall{
 		Doc: doc, DocName: c.docName, Session: c.info, CanWrite: c.CanWrite(),
 		Method: req.Method, Params: req.Params,
 	})
@@ -211,27 +211,34 @@ func (c *Client) serveRPC(ctx context.Context, doc *shareddoc.Doc, payload []byt
 	c.reply(rpcReply{ID: req.ID, OK: true, Result: result})
 }
 
-// callHandler runs the handler, turning a panic into an internal error: one bad request must
-// not take the process down.
-func (c *Client) callHandler(ctx context.Context, call RPCCall) (result any, rerr *RPCError) {
+// callHandler runs the handler h (a Client's or a Hocuspocus socket's), turning a panic into an
+// internal error: one bad request must not take the process down.
+func (k *connCore) callHandler(ctx context.Context, h RPCHandler, call RPCCall) (result any, rerr *RPCError) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("rpc handler panic", "method", call.Method, "panic", v)
+			k.log.Error("rpc handler panic", "method", call.Method, "panic", v)
 			result, rerr = nil, NewRPCError(RPCErrorInternal, "internal error")
 		}
 	}()
-	return c.rpc.handler.ServeRPC(ctx, call)
+	return h.ServeRPC(ctx, call)
 }
 
-func (c *Client) reply(r rpcReply) {
+// encodeReply returns r as JSON, with a null id when it has none; a reply that does not encode
+// becomes an internal error.
+func (k *connCore) encodeReply(r rpcReply) []byte {
 	if r.ID == nil {
 		r.ID = json.RawMessage("null")
 	}
 	js, err := json.Marshal(r)
 	if err != nil {
-		c.log.Error("encode rpc reply", "err", err)
+		k.log.Error("encode rpc reply", "err", err)
 		js, _ = json.Marshal(rpcReply{ID: r.ID, Error: NewRPCError(RPCErrorInternal, "reply could not be encoded")})
 	}
+	return js
+}
+
+func (c *Client) reply(r rpcReply) {
+	js := c.encodeReply(r)
 	if !c.Send(syncproto.EncodeRPC(js)) {
 		c.cfg.Stats.SlowCloses.Add(1)
 		c.close(DisconnectSlow)
