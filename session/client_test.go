@@ -338,8 +338,9 @@ func TestSlowConsumerClosed(t *testing.T) {
 func TestPingOnClock(t *testing.T) {
 	e := newEnv(t)
 	_, conn, done := e.start(t, "doc", "a", session.Config{PongWait: 10 * time.Second})
-	// The keep-alive wheel's timer; the document arms none without awareness or idle countdown.
-	eventually(t, func() bool { return e.clock.Timers() >= 1 }, "ping timer armed")
+	// The keep-alive wheel's timer, due within the 9 s advanced below (the document may have armed
+	// others, due later: waiting for any timer let the clock move before the wheel had joined).
+	eventually(t, func() bool { return e.clock.TimersWithin(9*time.Second) >= 1 }, "ping timer armed")
 	e.clock.Advance(9 * time.Second)
 	eventually(t, func() bool { return conn.pings() == 1 }, "ping")
 	e.clock.Advance(9 * time.Second)
@@ -397,7 +398,7 @@ func TestNoWriterWhileIdle(t *testing.T) {
 	conn.deliver(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
 	eventually(t, func() bool { return len(conn.messages(t)) == 2 }, "step2 and step1 written")
 	eventually(t, func() bool { return writers() == 0 }, "writer gone once drained")
-	eventually(t, func() bool { return e.clock.Timers() >= 1 }, "keep-alive armed")
+	eventually(t, func() bool { return e.clock.TimersWithin(9*time.Second) >= 1 }, "keep-alive armed")
 	e.clock.Advance(9 * time.Second)
 	eventually(t, func() bool { return conn.pings() == 1 }, "ping")
 	eventually(t, func() bool { return writers() == 0 }, "writer gone after the ping")

@@ -88,6 +88,20 @@ func (c *FakeClock) Timers() int {
 	return len(c.timers)
 }
 
+// TimersWithin returns the number of armed timers due within d of the fake time, so tests can
+// wait for one timer (a 9 s keep-alive) when others (an hour's idle countdown) may be armed too.
+func (c *FakeClock) TimersWithin(d time.Duration) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for t := range c.timers {
+		if !t.when.After(c.now.Add(d)) {
+			n++
+		}
+	}
+	return n
+}
+
 // NewTimer returns a timer firing d after the current fake time.
 func (c *FakeClock) NewTimer(d time.Duration) Timer {
 	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
