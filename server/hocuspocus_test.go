@@ -98,6 +98,14 @@ func TestHocuspocusAdminAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	readHP(t, c, "stateless", func(m syncproto.HPMessage) bool { return m.Type == syncproto.HPStateless && m.Text == "hello" })
+	// An RPC over the stateless channel (an unknown method: answered with an error, and timed
+	// like a y-websocket RPC in ysync_rpc_duration_seconds).
+	if err := c.WriteMessage(websocket.BinaryMessage, syncproto.EncodeHPStateless("doc-b", `{"id":7,"method":"no-such-method"}`)); err != nil {
+		t.Fatal(err)
+	}
+	readHP(t, c, "rpc reply", func(m syncproto.HPMessage) bool {
+		return m.Type == syncproto.HPStateless && strings.Contains(m.Text, `"id":7`) && strings.Contains(m.Text, `"error"`)
+	})
 
 	resp, err = http.Get(hs.URL + "/metrics")
 	if err != nil {
@@ -109,6 +117,7 @@ func TestHocuspocusAdminAndMetrics(t *testing.T) {
 		`ysync_protocol_connections{protocol="hocuspocus"} 1`,
 		`ysync_protocol_sessions{protocol="hocuspocus"} 1`,
 		`ysync_hocuspocus_document_closes_total 1`,
+		`ysync_rpc_duration_seconds_count 1`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

@@ -114,7 +114,7 @@ func (s *Server) coreMetrics() []prometheus.Collector {
 		histogram("ysync_store_append_duration_seconds", "Latency of appending a batch of updates to the store.", &ds.StoreLatency),
 		histogram("ysync_document_load_duration_seconds", "Time to load a document: the store's Load, applying it, and the load hook.", &ds.LoadLatency),
 		histogram("ysync_propagation_duration_seconds", "Time from receiving a peer's update to queueing it for the other peers.", &ds.PropagationLatency),
-		histogram("ysync_rpc_duration_seconds", "Time the handler took for one WebSocket RPC request (save, reset), errors included.", &ss.RPCLatency),
+		histogram("ysync_rpc_duration_seconds", "Time the handler took for one RPC request (save, reset) over y-websocket or Hocuspocus, errors included.", &ss.RPCLatency, &s.hp.stats.RPCLatency),
 	}
 }
 
@@ -157,24 +157,36 @@ func labeled(name, help, label string, order []string, v func(value string) int6
 }
 
 // histogram exposes a shareddoc.Histogram (seconds, over shareddoc.LatencyBuckets).
-func histogram(name, help string, h *shareddoc.Histogram) prometheus.Collector {
-	return &histogramCollector{desc: prometheus.NewDesc(name, help, nil, nil), h: h}
+// histogram exposes the sum of hs (one histogram, or the same measure kept apart per protocol).
+func histogram(name, help string, hs ...*shareddoc.Histogram) prometheus.Collector {
+	return &histogramCollector{desc: prometheus.NewDesc(name, help, nil, nil), hs: hs}
 }
 
 type histogramCollector struct {
 	desc *prometheus.Desc
-	h    *shareddoc.Histogram
+	hs   []*shareddoc.Histogram
 }
 
 func (c *histogramCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *histogramCollector) Collect(ch chan<- prometheus.Metric) {
-	counts, sum := c.h.Snapshot()
+	var total []int64
+	var sum float64
+	for _, h := range c.hs {
+		counts, s := h.Snapshot()
+		if total == nil {
+			total = make([]int64, len(counts))
+		}
+		for i, n := range counts {
+			total[i] += n
+		}
+		sum += s
+	}
 	buckets := make(map[float64]uint64, len(shareddoc.LatencyBuckets))
 	for i, ub := range shareddoc.LatencyBuckets {
-		buckets[ub] = uint64(counts[i])
+		buckets[ub] = uint64(total[i])
 	}
-	ch <- prometheus.MustNewConstHistogram(c.desc, uint64(counts[len(counts)-1]), sum, buckets)
+	ch <- prometheus.MustNewConstHistogram(c.desc, uint64(total[len(total)-1]), sum, buckets)
 }
 
 // gatherLegacy parses what the legacy writers print.

@@ -103,7 +103,8 @@ type Stats struct {
 	SlowCloses   atomic.Int64
 	BadDataClose atomic.Int64 // closes for malformed or unsupported input
 	Trust        TrustStats   // limits.go
-	// RPCLatency is the time the RPC handler took per request (rpc.go), errors included.
+	// RPCLatency is the time the RPC handler took per request (rpc.go, hocuspocus_rpc.go),
+	// errors included.
 	RPCLatency shareddoc.Histogram
 }
 

@@ -83,7 +83,9 @@ func (s *HPSocket) serveStateless(ctx context.Context, h *HPSession, payload str
 		Doc: h.doc, DocName: h.name, Session: h.info, CanWrite: h.CanWrite(),
 		Method: req.Method, Params: req.Params,
 	})
-	s.log.Debug("rpc", "doc", h.name, "method", req.Method, "ok", rerr == nil, "took", time.Since(start))
+	took := time.Since(start)
+	s.cfg.Stats.RPCLatency.Observe(took)
+	s.log.Debug("rpc", "doc", h.name, "method", req.Method, "ok", rerr == nil, "took", took)
 	if rerr != nil {
 		s.reply(h, rpcReply{ID: req.ID, Error: rerr})
 		return
