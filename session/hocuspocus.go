@@ -3,8 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,10 +208,7 @@ func (c HPConfig) withDefaults() HPConfig {
 	if c.NewID == nil {
 		c.NewID = func() string { return "hp" + strconv.FormatInt(hpIDs.Add(1), 10) }
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return c
+	return c // the Logger is Config's (its withDefaults above)
 }
 
 // hpState is where a document of a socket is.
