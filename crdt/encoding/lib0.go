@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -320,25 +321,42 @@ func (d *Decoder) ReadBigInt64() int64 {
 // TextDecoder. Matching it keeps string lengths (and so UTF-16 positions) equal to a JavaScript
 // peer's for the same bytes.
 func ToValidUTF8(b []byte) string {
-	out := make([]byte, 0, len(b)+8)
+	// Two passes: the first sizes the result, so that it is allocated once (at most three bytes
+	// per input byte, when every byte is a lone invalid one) rather than grown by appends.
+	n := 0
+	walkUTF8(b, func(valid []byte) { n += len(valid) }, func() { n += len(string(utf8.RuneError)) })
+	var out strings.Builder
+	out.Grow(n)
+	walkUTF8(b, func(valid []byte) { out.Write(valid) }, func() { out.WriteRune(utf8.RuneError) })
+	return out.String()
+}
+
+// walkUTF8 splits b into runs of valid UTF-8, passed to valid, and maximal subparts of
+// ill-formed sequences, each reported by one call of invalid.
+func walkUTF8(b []byte, valid func([]byte), invalid func()) {
+	start := 0 // of the valid run not yet passed on
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
-			out = append(out, c)
 			i++
 			continue
 		}
 		if r, size := utf8.DecodeRune(b[i:]); r != utf8.RuneError || size > 1 {
-			out = append(out, b[i:i+size]...)
 			i += size
 			continue
 		}
 		// Ill-formed: skip the lead byte and as many continuation bytes as could still have
 		// completed a valid sequence (the WHATWG UTF-8 decoder's bounds).
+		if start < i {
+			valid(b[start:i])
+		}
 		i += invalidSubpartLen(b[i:])
-		out = append(out, "\uFFFD"...)
+		start = i
+		invalid()
 	}
-	return string(out)
+	if start < len(b) {
+		valid(b[start:])
+	}
 }
 
 // invalidSubpartLen returns the length (>= 1) of the maximal subpart of an ill-formed UTF-8

@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -108,6 +109,23 @@ func TestToValidUTF8(t *testing.T) {
 		if got := ToValidUTF8([]byte(tc.in)); got != tc.want {
 			t.Errorf("ToValidUTF8(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// ToValidUTF8 allocates its result once, whatever the mix of valid runs and replacements (it
+// grew by appends, so a long run of invalid bytes allocated several times the output).
+func TestToValidUTF8AllocatesOnce(t *testing.T) {
+	in := append([]byte("ok\xE2\x82A"), make([]byte, 0, 3000)...)
+	for range 3000 {
+		in = append(in, 0xF7)
+	}
+	in = append(in, "\u00e9 end"...)
+	want := "ok\uFFFDA" + strings.Repeat("\uFFFD", 3000) + "\u00e9 end"
+	if got := ToValidUTF8(in); got != want {
+		t.Fatalf("ToValidUTF8: %d bytes, want %d", len(got), len(want))
+	}
+	if n := testing.AllocsPerRun(20, func() { _ = ToValidUTF8(in) }); n != 1 {
+		t.Fatalf("ToValidUTF8 allocated %v times, want 1", n)
 	}
 }
 
