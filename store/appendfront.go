@@ -142,13 +142,6 @@ func (f *appendFront) start(opts Options, flush func([]*appendReq)) {
 	go f.writer(opts, flush)
 }
 
-// writer is the single goroutine that commits appends, in batches, until reqs is closed and
-// drained.
-func (f *appendFront) writer(opts Options, flush func([]*appendReq)) {
-	defer close(f.writerDone)
-	groupCommit(f.reqs, opts, f.take, flush)
-}
-
 // finish counts the flush of batch and reports its outcome to each waiting Append: err nil
 // means committed, with each r.seq set by the flush; otherwise every Append of the batch gets
 // err.
@@ -166,14 +159,12 @@ func (f *appendFront) finish(batch []*appendReq, err error) {
 	}
 }
 
-// groupCommit is the batching loop of a single store writer: it takes the first queued append,
-// adds whatever else is already queued (or arrives within opts.MaxDelay) up to opts.MaxBatch
-// updates and opts.MaxBatchBytes bytes, hands the batch to flush, and repeats until reqs is
-// closed and drained. take claims a request (false: its Append gave up; skip it).
-//
-// It was Postgres.writer's loop, written without a receiver so that any store can use it; both
-// stores now run it through appendFront.writer.
-func groupCommit(reqs <-chan *appendReq, opts Options, take func(*appendReq) bool, flush func([]*appendReq)) {
+// writer is the single goroutine that commits appends, in batches, until reqs is closed and
+// drained (group commit): it takes the first queued append, adds whatever else is already queued
+// (or arrives within opts.MaxDelay) up to opts.MaxBatch updates and opts.MaxBatchBytes bytes,
+// hands the batch to flush, and repeats. An append whose Append gave up first is skipped (take).
+func (f *appendFront) writer(opts Options, flush func([]*appendReq)) {
+	defer close(f.writerDone)
 	var (
 		batch []*appendReq
 		carry *appendReq // taken but did not fit in the previous batch
@@ -182,11 +173,11 @@ func groupCommit(reqs <-chan *appendReq, opts Options, take func(*appendReq) boo
 		first := carry
 		carry = nil
 		if first == nil {
-			r, ok := <-reqs
+			r, ok := <-f.reqs
 			if !ok {
 				return
 			}
-			if !take(r) {
+			if !f.take(r) {
 				continue
 			}
 			first = r
@@ -205,13 +196,13 @@ func groupCommit(reqs <-chan *appendReq, opts Options, take func(*appendReq) boo
 			var r *appendReq
 			var ok bool
 			select {
-			case r, ok = <-reqs:
+			case r, ok = <-f.reqs:
 			default:
 				if timeout == nil {
 					break fill
 				}
 				select {
-				case r, ok = <-reqs:
+				case r, ok = <-f.reqs:
 				case <-timeout:
 					break fill
 				}
@@ -219,7 +210,7 @@ func groupCommit(reqs <-chan *appendReq, opts Options, take func(*appendReq) boo
 			if !ok {
 				break fill // closed: commit this batch; the next receive returns
 			}
-			if !take(r) {
+			if !f.take(r) {
 				continue
 			}
 			if size+len(r.data) > opts.MaxBatchBytes {
