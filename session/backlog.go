@@ -65,27 +65,21 @@ func (c *Client) Pause() { c.gate.pause() }
 // Resume implements shareddoc.Pauser.
 func (c *Client) Resume() { c.gate.resume() }
 
-// waitReadable runs on the reader before each read: it waits while the document paused the
-// session and reports false when the session is closing. The pong handler only runs inside a
+// waitReadable runs on the reader (of either kind of connection) before each read: it waits
+// while a document paused the connection, and reports false when the connection is closing
+// (closing it with DisconnectGoingAway when ctx ended). The pong handler only runs inside a
 // read, so after a pause the read deadline is pushed out again: pongs that arrived meanwhile
 // are still unread in the socket.
-func (c *Client) waitReadable(ctx context.Context) bool {
-	return c.gate.pass(ctx, c.closing, c.conn, c.cfg.PongWait, c.close)
-}
-
-// pass is waitReadable for either kind of connection: it waits at the gate, closes the
-// connection with DisconnectGoingAway when ctx ended, and pushes the read deadline out after a
-// wait.
-func (g *readGate) pass(ctx context.Context, closing <-chan struct{}, conn Conn, pongWait time.Duration, closeConn func(Disconnect)) bool {
-	waited, ok := g.wait(ctx, closing)
+func (k *connCore) waitReadable(ctx context.Context) bool {
+	waited, ok := k.gate.wait(ctx, k.closing)
 	if !ok {
 		if ctx.Err() != nil {
-			closeConn(DisconnectGoingAway)
+			k.close(DisconnectGoingAway)
 		}
 		return false
 	}
 	if waited {
-		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+		_ = k.conn.SetReadDeadline(time.Now().Add(k.conf.PongWait))
 	}
 	return true
 }
@@ -96,11 +90,6 @@ func (h *HPSession) Pause() { h.s.gate.pause() }
 
 // Resume implements shareddoc.Pauser.
 func (h *HPSession) Resume() { h.s.gate.resume() }
-
-// waitReadable is Client.waitReadable for a Hocuspocus socket.
-func (s *HPSocket) waitReadable(ctx context.Context) bool {
-	return s.gate.pass(ctx, s.closing, s.conn, s.cfg.PongWait, s.close)
-}
 
 var (
 	_ shareddoc.Pauser = (*Client)(nil)

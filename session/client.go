@@ -113,13 +113,12 @@ type Client struct {
 	info     shareddoc.SessionInfo
 	docName  string
 	cfg      Config
-	connCore // conn, log, mu, closed, disc, the writers, wv, closing, readerDone (conn.go)
+	connCore // conn, log, mu, closed, disc, the writers, gate, wv, closing, readerDone (conn.go)
 
 	queue   [][]byte // under mu, as spare, queued and pingDue
 	spare   [][]byte // the writer's last batch, emptied, for the next queue (recycleLocked)
 	queued  int
-	pingDue bool     // the keep-alive asked for a ping
-	gate    readGate // backlog.go
+	pingDue bool // the keep-alive asked for a ping
 	// The inline path (inline.go): inline is set once the reader routes control answers
 	// through the writer; partial is the rest of a frame written inline in part, pong a ping's
 	// answer to send, closeReply the answer to the peer's close. All under mu.
@@ -150,7 +149,7 @@ func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Cli
 		docName: docName,
 		cfg:     cfg,
 	}
-	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User))
+	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User), c)
 	return c
 }
 
@@ -207,14 +206,6 @@ func (c *Client) Close(reason shareddoc.CloseReason, err error) {
 
 // Kick closes the session with the given table row (admin termination, shutdown).
 func (c *Client) Kick(d Disconnect) { c.close(d) }
-
-// close is the one way a session ends: idempotent, never blocks. The writer does the rest:
-// flush (unless the row says not to), close frame, socket close.
-func (c *Client) close(d Disconnect) {
-	if c.markClosed(d) {
-		c.wake() // a parked reader reads on, to see the peer's answer or the socket's end
-	}
-}
 
 // Disconnect returns how the session was closed (zero while open).
 func (c *Client) Disconnect() Disconnect { return c.disconnect() }
@@ -349,22 +340,22 @@ func (c *Client) readLoop() (parked bool) {
 		}
 		mt, data, err := c.conn.ReadMessage()
 		if err != nil {
-			c.readFailed(err, c.close)
+			c.readFailed(err)
 			return false
 		}
 		c.extendDeadline()
 		c.cfg.Stats.MessagesIn.Add(1)
 		c.cfg.Stats.BytesIn.Add(int64(len(data)))
-		if !c.admit(ctx, len(data), c.close) {
+		if !c.admit(ctx, len(data)) {
 			return false
 		}
 		if mt != websocket.BinaryMessage {
-			c.badInput(DisconnectUnsupported, errors.New("text frame"), c.close)
+			c.badInput(DisconnectUnsupported, errors.New("text frame"))
 			return false
 		}
 		msg, err := syncproto.Decode(data)
 		if err != nil {
-			c.undecodable(err, c.close)
+			c.undecodable(err)
 			return false
 		}
 		// An edit or an awareness update: more are likely soon (parkAfter, park_linux.go).
@@ -429,24 +420,24 @@ func (c *Client) writeLoop() {
 		c.mu.Unlock()
 		if partial != nil {
 			if err := c.writePartial(partial); err != nil {
-				c.writeFailed(err, c.close)
+				c.writeFailed(err)
 				return
 			}
 		}
 		if pong != nil {
 			if err := c.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				c.writeFailed(err, c.close)
+				c.writeFailed(err)
 				return
 			}
 		}
 		if err := c.write(frames); err != nil {
-			c.writeFailed(err, c.close)
+			c.writeFailed(err)
 			return
 		}
 		done = frames
 		if ping {
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				c.writeFailed(err, c.close)
+				c.writeFailed(err)
 				return
 			}
 		}

@@ -18,6 +18,9 @@ type connCore struct {
 	conn Conn
 	conf *Config // the owner's configuration (Client.cfg, HPSocket.cfg.Config)
 	log  *slog.Logger
+	// reader is woken by close: a Client's parked reader reads on, to see the peer's answer or
+	// the socket's end (park.go). Nil for a HPSocket, whose reader does not park.
+	reader interface{ wake() }
 
 	// mu guards closed, disc, started and writing here, and the owner's own fields it says are
 	// under mu.
@@ -32,14 +35,15 @@ type connCore struct {
 	writers sync.WaitGroup
 	writeFn func() // the owner's writeLoop, made once (allowWritersLocked)
 
+	gate       readGate      // the reader's pause by the documents (backlog.go)
 	wv         batchWriter   // the writer's writev scratch (writev.go); used by one writer at a time
 	closing    chan struct{} // closed by close
 	readerDone chan struct{}
 }
 
 // initCore sets what New and NewHPSocket give a connection.
-func (k *connCore) initCore(conn Conn, conf *Config, log *slog.Logger) {
-	k.conn, k.conf, k.log = conn, conf, log
+func (k *connCore) initCore(conn Conn, conf *Config, log *slog.Logger, reader interface{ wake() }) {
+	k.conn, k.conf, k.log, k.reader = conn, conf, log, reader
 	k.closing = make(chan struct{})
 	k.readerDone = make(chan struct{})
 }
@@ -74,14 +78,14 @@ func (k *connCore) startWriterLocked() {
 	go k.writeFn()
 }
 
-// markClosed is the part of close that Client and HPSocket share: idempotent, never blocks. It
-// records d and starts the writer, which does the rest (flush unless the row says not to, close
-// frame, socket close), then closes closing. It reports whether this call closed the connection.
-func (k *connCore) markClosed(d Disconnect) bool {
+// close is the one way a connection ends: idempotent, never blocks. It records d and starts the
+// writer, which does the rest (flush unless the row says not to, close frame, socket close),
+// closes closing and wakes a parked reader.
+func (k *connCore) close(d Disconnect) {
 	k.mu.Lock()
 	if k.closed {
 		k.mu.Unlock()
-		return false
+		return
 	}
 	k.closed = true
 	k.disc = d
@@ -89,7 +93,9 @@ func (k *connCore) markClosed(d Disconnect) bool {
 	k.mu.Unlock()
 	k.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
 	close(k.closing)
-	return true
+	if k.reader != nil {
+		k.reader.wake()
+	}
 }
 
 // write sends frames in batches of one writev each over a TCP connection (writev.go), else one
@@ -123,35 +129,33 @@ func (k *connCore) writeEach(frames [][]byte) error {
 	return nil
 }
 
-// writeFailed ends the writer after a failed write; closeConn is the owner's close. The writer
-// still counts as running (the close below starts none), so nothing writes to the broken socket
-// again.
-func (k *connCore) writeFailed(err error, closeConn func(Disconnect)) {
+// writeFailed ends the writer after a failed write. The writer still counts as running (the
+// close below starts none), so nothing writes to the broken socket again.
+func (k *connCore) writeFailed(err error) {
 	k.log.Debug("write failed", "err", err)
-	closeConn(DisconnectBroken)
+	k.close(DisconnectBroken)
 	_ = k.conn.Close()
 }
 
-// badInput closes the connection (closeConn, the owner's close) with d for input it cannot take.
-func (k *connCore) badInput(d Disconnect, err error, closeConn func(Disconnect)) {
+// badInput closes the connection with d for input it cannot take.
+func (k *connCore) badInput(d Disconnect, err error) {
 	k.conf.Stats.BadDataClose.Add(1)
 	k.log.Warn("closing on bad input", "code", int(d.Code), "err", err)
-	closeConn(d)
+	k.close(d)
 }
 
 // undecodable is badInput for a frame that did not decode: an unknown message type is
 // unsupported, anything else malformed.
-func (k *connCore) undecodable(err error, closeConn func(Disconnect)) {
+func (k *connCore) undecodable(err error) {
 	if errors.Is(err, syncproto.ErrUnknownType) {
-		k.badInput(DisconnectUnsupported, err, closeConn)
+		k.badInput(DisconnectUnsupported, err)
 	} else {
-		k.badInput(DisconnectBadData, err, closeConn)
+		k.badInput(DisconnectBadData, err)
 	}
 }
 
-// readFailed closes the connection (closeConn, the owner's close) after a failed read, with the
-// row for why it failed.
-func (k *connCore) readFailed(err error, closeConn func(Disconnect)) {
+// readFailed closes the connection after a failed read, with the row for why it failed.
+func (k *connCore) readFailed(err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
@@ -159,11 +163,11 @@ func (k *connCore) readFailed(err error, closeConn func(Disconnect)) {
 		k.log.Warn("message over read limit", "limit", k.conf.ReadLimit)
 		// gorilla already sent 1009 when it hit the limit; finishClose sees ErrCloseSent and
 		// still drains the rest of the oversized frame before closing the socket.
-		closeConn(DisconnectTooBig)
+		k.close(DisconnectTooBig)
 	case errors.As(err, &ce):
-		closeConn(DisconnectPeerClosed)
+		k.close(DisconnectPeerClosed)
 	default:
-		closeConn(DisconnectBroken)
+		k.close(DisconnectBroken)
 	}
 }
 

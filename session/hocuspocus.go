@@ -248,7 +248,7 @@ type hpInflight struct{ after []bool }
 // HPSocket is one WebSocket speaking the Hocuspocus protocol.
 type HPSocket struct {
 	cfg         HPConfig
-	connCore    // conn, log, mu, closed, disc, the writers, wv, closing, readerDone (conn.go)
+	connCore    // conn, log, mu, closed, disc, the writers, gate, wv, closing, readerDone (conn.go)
 	remote      string
 	user        string // a label for sessions of an open server
 	connectedAt time.Time
@@ -270,7 +270,6 @@ type HPSocket struct {
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
-	gate    readGate // backlog.go
 }
 
 type hpCall struct {
@@ -292,7 +291,7 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 		connectedAt: connectedAt,
 		docs:        make(map[string]*HPSession),
 	}
-	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus))
+	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus), nil)
 	return s
 }
 
@@ -448,8 +447,6 @@ func (s *HPSocket) sendLocked(frame []byte) bool {
 	return true
 }
 
-func (s *HPSocket) close(d Disconnect) { s.markClosed(d) }
-
 // Disconnect returns how the socket was closed (zero while open).
 func (s *HPSocket) Disconnect() Disconnect { return s.disconnect() }
 
@@ -474,12 +471,12 @@ func (s *HPSocket) writeLoop() {
 		}
 		s.mu.Unlock()
 		if err := s.write(frames); err != nil {
-			s.writeFailed(err, s.close)
+			s.writeFailed(err)
 			return
 		}
 		if ping {
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteWait)); err != nil {
-				s.writeFailed(err, s.close)
+				s.writeFailed(err)
 				return
 			}
 		}
@@ -573,17 +570,17 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 		}
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
-			s.readFailed(err, s.close)
+			s.readFailed(err)
 			return
 		}
 		extend()
 		s.cfg.Stats.MessagesIn.Add(1)
 		s.cfg.Stats.BytesIn.Add(int64(len(data)))
-		if !s.admit(ctx, len(data), s.close) {
+		if !s.admit(ctx, len(data)) {
 			return
 		}
 		if mt != websocket.BinaryMessage {
-			s.badInput(DisconnectUnsupported, errors.New("text frame"), s.close)
+			s.badInput(DisconnectUnsupported, errors.New("text frame"))
 			return
 		}
 		if !s.handle(ctx, reg, data) {
@@ -601,7 +598,7 @@ func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
 func (s *HPSocket) handle(ctx context.Context, reg *shareddoc.Registry, data []byte) bool {
 	m, err := syncproto.DecodeHP(data)
 	if err != nil {
-		s.undecodable(err, s.close)
+		s.undecodable(err)
 		return false
 	}
 	switch m.Type {

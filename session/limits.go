@@ -83,9 +83,8 @@ func (c *Client) CanWrite() bool {
 // admit applies the rate limit to one inbound frame: it waits as long as the limiter says (the
 // socket is not read meanwhile, so TCP pushes back on the client) and reports false when the
 // connection was closed instead (flooding: 4429; or the session ended while waiting).
-// closeConn is the owner's close (Client.close, HPSocket.close); for a Hocuspocus socket the
-// limiter paces the whole socket.
-func (k *connCore) admit(ctx context.Context, n int, closeConn func(Disconnect)) bool {
+// For a Hocuspocus socket the limiter paces the whole socket.
+func (k *connCore) admit(ctx context.Context, n int) bool {
 	lim := k.conf.Trust.Limiter
 	if lim == nil {
 		return true
@@ -94,7 +93,7 @@ func (k *connCore) admit(ctx context.Context, n int, closeConn func(Disconnect))
 	if !ok {
 		k.conf.Stats.Trust.RateLimitCloses.Add(1)
 		k.log.Warn("closing: over the rate limit for too long", "frame_bytes", n)
-		closeConn(DisconnectFlood)
+		k.close(DisconnectFlood)
 		return false
 	}
 	if wait <= 0 {
@@ -109,7 +108,7 @@ func (k *connCore) admit(ctx context.Context, n int, closeConn func(Disconnect))
 	case <-k.closing:
 		return false
 	case <-ctx.Done():
-		closeConn(DisconnectGoingAway)
+		k.close(DisconnectGoingAway)
 		return false
 	}
 }
