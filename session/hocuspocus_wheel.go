@@ -20,7 +20,7 @@ func hpTick(cfg HPConfig) time.Duration {
 
 func joinHPWheel(s *HPSocket) *hpWheel {
 	tick := hpTick(s.cfg)
-	return hpWheels.join(s.cfg.Clock, tick, tick, s, func() struct{} { return struct{}{} }, hpWheelTick)
+	return hpWheels.join(s.cfg.Clock, tick, tick, s, struct{}{}, hpWheelTick)
 }
 
 // hpWheelTick makes w's work on each tick: housekeep every socket, outside the wheel's lock.

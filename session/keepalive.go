@@ -28,7 +28,7 @@ var keepalives = wheels[*Client, time.Time]{m: make(map[wheelKey]*keepalive)}
 // joinKeepalive registers c for pings every period on clock and returns its wheel.
 func joinKeepalive(c *Client, clock shareddoc.Clock, period time.Duration) *keepalive {
 	tick := max(period/keepaliveTicks, time.Millisecond)
-	return keepalives.join(clock, period, tick, c, func() time.Time { return clock.Now().Add(period) }, keepaliveTick)
+	return keepalives.join(clock, period, tick, c, clock.Now().Add(period), keepaliveTick)
 }
 
 // keepaliveTick makes k's work on each tick: mark the sessions whose ping is due.

@@ -42,10 +42,10 @@ type wheels[M comparable, V any] struct {
 	m  map[wheelKey]*wheel[M, V]
 }
 
-// join registers m on the wheel of clock and period and returns that wheel; first makes m's
-// value, under the wheel's lock. A new wheel ticks every tick and calls, on its goroutine, the
+// join registers m, with its value v, on the wheel of clock and period and returns that wheel. A
+// new wheel ticks every tick and calls, on its goroutine, the
 // function newTick made for it.
-func (ws *wheels[M, V]) join(clock shareddoc.Clock, period, tick time.Duration, m M, first func() V, newTick func(*wheel[M, V]) func(now time.Time)) *wheel[M, V] {
+func (ws *wheels[M, V]) join(clock shareddoc.Clock, period, tick time.Duration, m M, v V, newTick func(*wheel[M, V]) func(now time.Time)) *wheel[M, V] {
 	shared := reflect.TypeOf(clock).Comparable()
 	key := wheelKey{period: period}
 	if shared {
@@ -72,7 +72,7 @@ func (ws *wheels[M, V]) join(clock shareddoc.Clock, period, tick time.Duration, 
 		go w.run(t, newTick(w))
 	}
 	w.mu.Lock()
-	w.members[m] = first()
+	w.members[m] = v
 	w.mu.Unlock()
 	return w
 }
