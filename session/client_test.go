@@ -55,6 +55,14 @@ type fakeConn struct {
 	written  [][]byte
 	controls []ctrl
 	block    chan struct{} // non-nil: WriteMessage waits for it
+	blocked  int           // writes that waited for block
+}
+
+// blockedWrites returns how many writes have waited for block.
+func (c *fakeConn) blockedWrites() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blocked
 }
 
 func newFakeConn() *fakeConn {
@@ -80,6 +88,9 @@ func (c *fakeConn) ReadMessage() (int, []byte, error) {
 func (c *fakeConn) WriteMessage(_ int, data []byte) error {
 	c.mu.Lock()
 	b := c.block
+	if b != nil {
+		c.blocked++
+	}
 	c.mu.Unlock()
 	if b != nil {
 		select {
@@ -358,6 +369,9 @@ func TestKickFlushesThenClosesOnce(t *testing.T) {
 	conn.mu.Unlock()
 	conn.deliver(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))
 	eventually(t, func() bool { return e.stats.MessagesIn.Load() == 1 }, "step1 read")
+	// The document's answer is being written (the writer waits in the first write): reading the
+	// step1 is not enough, a Kick before the document answered it left nothing to flush.
+	eventually(t, func() bool { return conn.blockedWrites() >= 1 }, "answer being written")
 	c.Kick(session.DisconnectGoingAway)
 	c.Kick(session.DisconnectTerminated) // idempotent: the first reason wins
 	c.Close(shareddoc.CloseSlow, nil)
