@@ -51,6 +51,20 @@ func TestInlineFramesWholeWhenSocketFills(t *testing.T) {
 	if err := conn.WriteControl(websocket.PingMessage, []byte("p1"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	// The Kick below must come after the server read the ping, or the session is closing when
+	// the ping is read and rightly sends no pong (1 run in ~15 failed so under -race). The
+	// pong waits for the writer, which waits for us to read, so it is still pending here.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		pending := c.pong != nil
+		c.mu.Unlock()
+		if pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not read the ping")
+		}
+	}
 	pongs := 0
 	conn.SetPongHandler(func(string) error { pongs++; return nil })
 	for i, f := range want {
