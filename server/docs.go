@@ -130,7 +130,7 @@ func (s *Server) handleDocs(w http.ResponseWriter, r *http.Request) {
 	}
 	routes := map[string]map[string]handler{
 		"":               {http.MethodGet: {auth.Read, s.handleGetDoc}, http.MethodDelete: {auth.Admin, s.handleDeleteDoc}},
-		"update":         {http.MethodGet: {auth.Read, s.handleGetUpdate}, http.MethodPost: {auth.Write, s.handlePostUpdate}},
+		"update":         {http.MethodGet: {auth.Read, s.handleGetDoc}, http.MethodPost: {auth.Write, s.handlePostUpdate}},
 		"versions":       {http.MethodGet: {auth.Read, s.handleListVersions}, http.MethodPost: {auth.Write, s.handleCreateVersion}},
 		"version":        {http.MethodGet: {auth.Read, s.handleGetVersion}},
 		"version-update": {http.MethodGet: {auth.Read, s.handleGetVersion}},
@@ -336,6 +336,7 @@ func decodeBase64(s string) ([]byte, error) {
 	return base64.RawStdEncoding.DecodeString(s)
 }
 
+// handleGetDoc answers GET of the document (rendered as JSON) and of its update ("update").
 func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request, rt docRoute, _ string) {
 	ctx, cancel := requestCtx(r)
 	defer cancel()
@@ -345,19 +346,11 @@ func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request, rt docRout
 		return
 	}
 	s.docs.reads.Add(1)
-	s.writeRendered(w, r, rt.name, doc, seq)
-}
-
-func (s *Server) handleGetUpdate(w http.ResponseWriter, r *http.Request, rt docRoute, _ string) {
-	ctx, cancel := requestCtx(r)
-	defer cancel()
-	doc, seq, err := s.snapshot(ctx, rt.name)
-	if err != nil {
-		s.docFailed(w, "read", rt.name, err)
+	if rt.op == "update" {
+		s.writeUpdate(w, r, rt.name, doc, seq)
 		return
 	}
-	s.docs.reads.Add(1)
-	s.writeUpdate(w, r, rt.name, doc, seq)
+	s.writeRendered(w, r, rt.name, doc, seq)
 }
 
 // maxUpdateBody is the largest update body accepted: the document size limit.

@@ -132,6 +132,26 @@ func (s *Server) saveVersion(ctx context.Context, ds DocStore, name, label strin
 	return v, nil
 }
 
+// loadVersion reads and decodes the version rt names; false means the answer (404, or the
+// failure) is written.
+func (s *Server) loadVersion(ctx context.Context, w http.ResponseWriter, ds DocStore, rt docRoute) (store.Version, *crdt.Doc, bool) {
+	v, state, err := ds.GetVersion(ctx, rt.name, rt.version)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no version "+strconv.FormatInt(rt.version, 10)+" of this document")
+		return v, nil, false
+	}
+	if err != nil {
+		s.docFailed(w, "get version", rt.name, err)
+		return v, nil, false
+	}
+	doc, err := docjson.Load(state, false)
+	if err != nil {
+		s.docFailed(w, "decode version", rt.name, err)
+		return v, nil, false
+	}
+	return v, doc, true
+}
+
 func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request, rt docRoute, _ string) {
 	ds, ok := s.docStore(w)
 	if !ok {
@@ -139,18 +159,8 @@ func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request, rt doc
 	}
 	ctx, cancel := requestCtx(r)
 	defer cancel()
-	v, state, err := ds.GetVersion(ctx, rt.name, rt.version)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no version "+strconv.FormatInt(rt.version, 10)+" of this document")
-		return
-	}
-	if err != nil {
-		s.docFailed(w, "get version", rt.name, err)
-		return
-	}
-	doc, err := docjson.Load(state, false)
-	if err != nil {
-		s.docFailed(w, "decode version", rt.name, err)
+	v, doc, ok := s.loadVersion(ctx, w, ds, rt)
+	if !ok {
 		return
 	}
 	w.Header().Set("Ysync-Version", strconv.FormatInt(v.ID, 10))
@@ -168,18 +178,8 @@ func (s *Server) handleRestoreVersion(w http.ResponseWriter, r *http.Request, rt
 	}
 	ctx, cancel := requestCtx(r)
 	defer cancel()
-	v, state, err := ds.GetVersion(ctx, rt.name, rt.version)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no version "+strconv.FormatInt(rt.version, 10)+" of this document")
-		return
-	}
-	if err != nil {
-		s.docFailed(w, "get version", rt.name, err)
-		return
-	}
-	target, err := docjson.Load(state, false)
-	if err != nil {
-		s.docFailed(w, "decode version", rt.name, err)
+	v, target, ok := s.loadVersion(ctx, w, ds, rt)
+	if !ok {
 		return
 	}
 	doc, release, err := s.openDoc(ctx, rt.name)
