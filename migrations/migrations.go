@@ -22,6 +22,8 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // registers the pgx5:// driver
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+
+	"github.com/ysync/ysync/migrations/internal/migrator"
 )
 
 // FS holds the migration files at its root.
@@ -35,30 +37,18 @@ var ErrDirty = errors.New("migrations: database is dirty")
 
 // Up applies every migration not yet applied. It is a no-op when the schema is current.
 func Up(ctx context.Context, databaseURL string) error {
-	return run(ctx, databaseURL, "up", func(m *migrate.Migrate) error { return m.Up() })
+	return run(ctx, databaseURL, "up", migrator.Up)
 }
 
 // Down rolls back the n most recently applied migrations; n <= 0 rolls back all of them.
 func Down(ctx context.Context, databaseURL string, n int) error {
-	return run(ctx, databaseURL, "down", func(m *migrate.Migrate) error {
-		if n <= 0 {
-			return m.Down()
-		}
-		return m.Steps(-n)
-	})
+	return run(ctx, databaseURL, "down", migrator.Down(n))
 }
 
 // Version reports the currently applied version (0 when none) and whether the last migration
 // failed half-way (dirty).
 func Version(ctx context.Context, databaseURL string) (version uint, dirty bool, err error) {
-	err = run(ctx, databaseURL, "version", func(m *migrate.Migrate) error {
-		var err error
-		version, dirty, err = m.Version()
-		if errors.Is(err, migrate.ErrNilVersion) {
-			version, dirty, err = 0, false, nil
-		}
-		return err
-	})
+	err = run(ctx, databaseURL, "version", migrator.Version(&version, &dirty))
 	return version, dirty, err
 }
 
@@ -116,37 +106,7 @@ func run(ctx context.Context, databaseURL, what string, op func(*migrate.Migrate
 		}
 	}()
 
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	interrupted := false // written by the goroutine before it closes stopped
-	go func() {
-		defer close(stopped)
-		select {
-		case <-ctx.Done():
-			select {
-			case m.GracefulStop <- true:
-				interrupted = true
-			default:
-			}
-		case <-done:
-		}
-	}()
-	err = op(m)
-	close(done)
-	<-stopped
-
-	var dirty migrate.ErrDirty
-	switch {
-	case err == nil, errors.Is(err, migrate.ErrNoChange):
-		if interrupted {
-			return fmt.Errorf("migrations %s: stopped: %w", what, context.Cause(ctx))
-		}
-		return nil
-	case errors.As(err, &dirty):
-		return fmt.Errorf("migrations %s: version %d: %w (%w)", what, dirty.Version, ErrDirty, err)
-	default:
-		return fmt.Errorf("migrations %s: %w", what, err)
-	}
+	return migrator.Run(ctx, m, "migrations", what, ErrDirty, op)
 }
 
 // driverURL rewrites a postgres:// or postgresql:// URL to golang-migrate's pgx5:// scheme.

@@ -19,6 +19,8 @@ import (
 	msqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/ysync/ysync/migrations/internal/migrator"
 )
 
 // FS holds the migration files at its root.
@@ -38,33 +40,23 @@ func DSN(path string) string {
 
 // Up applies every migration not yet applied to the database file at path (created if missing).
 func Up(ctx context.Context, path string) error {
-	return run(ctx, path, "up", func(m *migrate.Migrate) error { return m.Up() })
+	return run(ctx, path, "up", migrator.Up)
 }
 
 // Down rolls back the n most recently applied migrations; n <= 0 rolls back all of them.
 func Down(ctx context.Context, path string, n int) error {
-	return run(ctx, path, "down", func(m *migrate.Migrate) error {
-		if n <= 0 {
-			return m.Down()
-		}
-		return m.Steps(-n)
-	})
+	return run(ctx, path, "down", migrator.Down(n))
 }
 
 // Version reports the applied version (0 when none) and whether the last migration failed
 // half-way.
 func Version(ctx context.Context, path string) (version uint, dirty bool, err error) {
-	err = run(ctx, path, "version", func(m *migrate.Migrate) error {
-		var err error
-		version, dirty, err = m.Version()
-		if errors.Is(err, migrate.ErrNilVersion) {
-			version, dirty, err = 0, false, nil
-		}
-		return err
-	})
+	err = run(ctx, path, "version", migrator.Version(&version, &dirty))
 	return version, dirty, err
 }
 
+// run opens a migrate instance on the embedded files and the database file at path, runs op,
+// and closes it. Cancelling ctx stops after the migration currently running.
 func run(ctx context.Context, path, what string, op func(*migrate.Migrate) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite migrations %s: %w", what, err)
@@ -97,14 +89,5 @@ func run(ctx context.Context, path, what string, op func(*migrate.Migrate) error
 			}
 		}
 	}()
-	err = op(m)
-	var dirty migrate.ErrDirty
-	switch {
-	case err == nil, errors.Is(err, migrate.ErrNoChange):
-		return nil
-	case errors.As(err, &dirty):
-		return fmt.Errorf("sqlite migrations %s: version %d: %w (%w)", what, dirty.Version, ErrDirty, err)
-	default:
-		return fmt.Errorf("sqlite migrations %s: %w", what, err)
-	}
+	return migrator.Run(ctx, m, "sqlite migrations", what, ErrDirty, op)
 }
