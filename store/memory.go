@@ -110,13 +110,11 @@ func (m *Memory) Compact(ctx context.Context, name string, state []byte, uptoSeq
 		return opErr("compact", name, ErrClosed)
 	}
 	d := m.docs[name]
-	switch {
-	case d == nil:
+	if d == nil {
 		return opErr("compact", name, ErrNotFound)
-	case uptoSeq < 1 || uptoSeq > d.lastSeq:
-		return opErr("compact", name, seqErr(uptoSeq, d.lastSeq))
-	case uptoSeq < d.cpSeq:
-		return opErr("compact", name, staleErr(uptoSeq, d.cpSeq))
+	}
+	if err := compactSeqErr(uptoSeq, d.lastSeq, d.cpSeq); err != nil {
+		return opErr("compact", name, err)
 	}
 	d.checkpoint = slices.Clone(state)
 	d.cpSeq = uptoSeq

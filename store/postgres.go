@@ -257,10 +257,9 @@ func (s *Postgres) Compact(ctx context.Context, name string, state []byte, uptoS
 			return ErrNotFound
 		case err != nil:
 			return err
-		case uptoSeq < 1 || uptoSeq > last:
-			return seqErr(uptoSeq, last)
-		case uptoSeq < newest:
-			return staleErr(uptoSeq, newest)
+		}
+		if err := compactSeqErr(uptoSeq, last, newest); err != nil {
+			return err
 		}
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO document_checkpoints (doc_name, upto_seq, state) VALUES ($1, $2, $3)

@@ -276,10 +276,9 @@ func (s *SQLite) Compact(ctx context.Context, name string, state []byte, uptoSeq
 			return ErrNotFound
 		case err != nil:
 			return err
-		case uptoSeq < 1 || uptoSeq > last:
-			return seqErr(uptoSeq, last)
-		case uptoSeq < newest:
-			return staleErr(uptoSeq, newest)
+		}
+		if err := compactSeqErr(uptoSeq, last, newest); err != nil {
+			return err
 		}
 		for _, q := range []struct {
 			sql  string

@@ -95,12 +95,16 @@ func opErr(op, name string, err error) error {
 	return fmt.Errorf("%s document %q: %w", op, name, err)
 }
 
-func seqErr(upto, last int64) error {
-	return fmt.Errorf("%w: covers up to %d, last seq is %d", ErrInvalidSeq, upto, last)
-}
-
-func staleErr(upto, newest int64) error {
-	return fmt.Errorf("%w: covers up to %d, newest checkpoint covers up to %d", ErrStaleCheckpoint, upto, newest)
+// compactSeqErr is every store's check of a compaction's uptoSeq against the document's last seq
+// and its newest checkpoint's: nil, ErrInvalidSeq or ErrStaleCheckpoint.
+func compactSeqErr(upto, last, newest int64) error {
+	switch {
+	case upto < 1 || upto > last:
+		return fmt.Errorf("%w: covers up to %d, last seq is %d", ErrInvalidSeq, upto, last)
+	case upto < newest:
+		return fmt.Errorf("%w: covers up to %d, newest checkpoint covers up to %d", ErrStaleCheckpoint, upto, newest)
+	}
+	return nil
 }
 
 func listErr(err error) error { return fmt.Errorf("list documents: %w", err) }
