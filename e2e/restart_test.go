@@ -48,6 +48,77 @@ func readItems(t *testing.T, base, doc string) []int {
 	return res.Items
 }
 
+// wantFirstItems fails the test unless the document holds the items 0 to n-1, in order.
+func wantFirstItems(t *testing.T, base, doc string, n int) {
+	t.Helper()
+	items := readItems(t, base, doc)
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	if !slices.Equal(items, want) {
+		t.Fatalf("after restart items = %v, want %v", items, want)
+	}
+}
+
+// ackedBeforeKill runs a writer of many items on doc against p and SIGKILLs p once the writer saw
+// 60 of them acknowledged, while it keeps writing; then it kills the writer. It returns the
+// highest item acknowledged: every ack the writer printed came from the server before it died,
+// so its output after the kill still counts.
+func ackedBeforeKill(t *testing.T, p *proc, doc string) int {
+	t.Helper()
+	nodeBin, root := node(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "e2e", "scenarios.mjs"), "writer", p.base, doc+"|100000")
+	out, err := w.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	acked := -1
+	sc := bufio.NewScanner(out)
+	read := func() {
+		var line struct {
+			Acked *int `json:"acked"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Acked != nil {
+			acked = max(acked, *line.Acked)
+		}
+	}
+	for acked < 60 && sc.Scan() {
+		read()
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.wait(t)
+	_ = w.Process.Kill()
+	for sc.Scan() {
+		read()
+	}
+	_ = w.Wait()
+	if acked < 60 {
+		t.Fatalf("writer acked only %d items", acked)
+	}
+	return acked
+}
+
+// wantAcked fails the test unless the document holds every item up to acked.
+func wantAcked(t *testing.T, base, doc string, acked int) {
+	t.Helper()
+	items := readItems(t, base, doc)
+	for i := 0; i <= acked; i++ {
+		if !slices.Contains(items, i) {
+			t.Fatalf("item %d was acked before the kill but is missing after restart (have %d items)", i, len(items))
+		}
+	}
+	t.Logf("acked %d, found %d items after SIGKILL + restart", acked+1, len(items))
+}
+
 // Edits acknowledged before a graceful stop (SIGTERM) are there after a restart, and the
 // server exits 0.
 func TestRestartAfterSIGTERM(t *testing.T) {
@@ -78,71 +149,17 @@ func TestRestartAfterSIGTERM(t *testing.T) {
 	}
 
 	p2 := startBinary(t, bin, dbURL)
-	items := readItems(t, p2.base, doc)
-	want := make([]int, 40)
-	for i := range want {
-		want[i] = i
-	}
-	if !slices.Equal(items, want) {
-		t.Fatalf("after restart items = %v, want %v", items, want)
-	}
+	wantFirstItems(t, p2.base, doc, 40)
 }
 
 // Every update a client saw echoed is on disk, even when the server is killed with SIGKILL.
 func TestRestartAfterSIGKILL(t *testing.T) {
 	dbURL := pgtest.NewSchema(t)
 	bin := buildBinary(t)
-	nodeBin, root := node(t)
 	doc := "restart:kill/doc"
 
 	p := startBinary(t, bin, dbURL)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	w := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "e2e", "scenarios.mjs"), "writer", p.base, doc+"|100000")
-	out, err := w.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
-	acked := -1
-	sc := bufio.NewScanner(out)
-	for acked < 60 && sc.Scan() {
-		var line struct {
-			Acked *int `json:"acked"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Acked != nil {
-			acked = *line.Acked
-		}
-	}
-	// Kill the server while the writer keeps going, then the writer. Every ack it printed came
-	// from the server before it died, so the rest of its output still counts.
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.wait(t)
-	_ = w.Process.Kill()
-	for sc.Scan() {
-		var line struct {
-			Acked *int `json:"acked"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Acked != nil {
-			acked = max(acked, *line.Acked)
-		}
-	}
-	_ = w.Wait()
-	if acked < 60 {
-		t.Fatalf("writer acked only %d items", acked)
-	}
-
+	acked := ackedBeforeKill(t, p, doc)
 	p2 := startBinary(t, bin, dbURL)
-	items := readItems(t, p2.base, doc)
-	for i := 0; i <= acked; i++ {
-		if !slices.Contains(items, i) {
-			t.Fatalf("item %d was acked before the kill but is missing after restart (have %d items)", i, len(items))
-		}
-	}
-	t.Logf("acked %d, found %d items after SIGKILL + restart", acked+1, len(items))
+	wantAcked(t, p2.base, doc, acked)
 }

@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // startDefault runs `ysync serve` with no flags at all in dir (the address comes from
@@ -55,14 +50,7 @@ func TestDefaultStoreSurvivesSIGTERM(t *testing.T) {
 	}
 
 	p2 := startDefault(t, bin, dir)
-	items := readItems(t, p2.base, doc)
-	want := make([]int, 40)
-	for i := range want {
-		want[i] = i
-	}
-	if !slices.Equal(items, want) {
-		t.Fatalf("after restart items = %v, want %v", items, want)
-	}
+	wantFirstItems(t, p2.base, doc, 40)
 	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -75,58 +63,14 @@ func TestDefaultStoreSurvivesSIGTERM(t *testing.T) {
 // SIGKILL in the middle of a stream of edits.
 func TestDefaultStoreSurvivesSIGKILL(t *testing.T) {
 	bin := buildBinary(t)
-	nodeBin, root := node(t)
+	node(t)
 	dir := t.TempDir()
 	doc := "sqlite:kill/doc"
 
 	p := startDefault(t, bin, dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	w := exec.CommandContext(ctx, nodeBin, filepath.Join(root, "e2e", "scenarios.mjs"), "writer", p.base, doc+"|100000")
-	out, err := w.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
-	acked := -1
-	sc := bufio.NewScanner(out)
-	for acked < 60 && sc.Scan() {
-		var line struct {
-			Acked *int `json:"acked"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Acked != nil {
-			acked = *line.Acked
-		}
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.wait(t)
-	_ = w.Process.Kill()
-	for sc.Scan() {
-		var line struct {
-			Acked *int `json:"acked"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Acked != nil {
-			acked = max(acked, *line.Acked)
-		}
-	}
-	_ = w.Wait()
-	if acked < 60 {
-		t.Fatalf("writer acked only %d items", acked)
-	}
-
+	acked := ackedBeforeKill(t, p, doc)
 	p2 := startDefault(t, bin, dir)
-	items := readItems(t, p2.base, doc)
-	for i := 0; i <= acked; i++ {
-		if !slices.Contains(items, i) {
-			t.Fatalf("item %d was acked before the kill but is missing after restart (have %d items)", i, len(items))
-		}
-	}
-	t.Logf("acked %d, found %d items after SIGKILL + restart", acked+1, len(items))
+	wantAcked(t, p2.base, doc, acked)
 	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
