@@ -6,40 +6,20 @@
 // or not. For every item whose update the server echoed (= stored) it prints {"acked": "<label>"}.
 // On "stop" on stdin the clients stop editing, wait until every one is connected and synced and all
 // hold the same items, and print {"ok": true, "items": [...], "bases": [...]} (the converged array
-// and the base each client ended on).
-import { Y, WebSocket, waitFor, sleep } from './lib.mjs'
+// and the base each client ended on). See editors.mjs.
+import { Y } from './lib.mjs'
+import { echoSpy, pushItems, onStop } from './editors.mjs'
 import { WebsocketProvider } from 'y-websocket'
-import * as decoding from 'lib0/decoding'
 
 const [baseList, doc, nClients] = process.argv.slice(2)
 const bases = baseList.split(',')
-const key = (u) => Buffer.from(u).toString('base64')
-const out = (v) => process.stdout.write(JSON.stringify(v) + '\n')
 
 function editor (id) {
   const ydoc = new Y.Doc()
   const labels = new Map() // base64(update) -> label, until echoed
-  const onFrame = (buf) => {
-    try {
-      const d = decoding.createDecoder(buf)
-      if (decoding.readVarUint(d) !== 0 || decoding.readVarUint(d) !== 2) return
-      const k = key(decoding.readVarUint8Array(d))
-      const label = labels.get(k)
-      if (label !== undefined) {
-        labels.delete(k)
-        out({ acked: label })
-      }
-    } catch {}
-  }
-  class Spy extends WebSocket {
-    constructor (...args) {
-      super(...args)
-      this.addEventListener('message', (ev) => onFrame(new Uint8Array(ev.data)))
-    }
-  }
   let at = id % bases.length
   const provider = new WebsocketProvider(bases[at], doc, ydoc, {
-    WebSocketPolyfill: Spy,
+    WebSocketPolyfill: echoSpy(labels),
     disableBc: true,
     maxBackoffTime: 200
   })
@@ -48,43 +28,12 @@ function editor (id) {
     provider.serverUrl = bases[at]
   })
   provider.on('closed', ({ code }) => { console.error(`client ${id}: closed permanently with ${code}`) })
-  const items = ydoc.getArray('items')
-  let n = 0
-  let pending = null
-  ydoc.on('update', (update, origin) => {
-    if (origin !== provider && pending !== null) labels.set(key(update), pending)
-  })
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      pending = `${id}:${n++}`
-      items.push([pending])
-      pending = null
-      await sleep(5 + Math.random() * 10)
-    }
-  })()
-  return {
-    provider,
-    items,
-    base: () => bases[at],
-    stop: async () => { running = false; await loop },
-    json: () => JSON.stringify(items.toArray())
-  }
+  return { provider, base: () => bases[at], ...pushItems(ydoc, provider, id, labels, 5, 10) }
 }
 
 const eds = Array.from({ length: Number(nClients) }, (_, i) => editor(i))
-let stopping = false
-process.stdin.on('data', async (b) => {
-  if (stopping || !b.toString().includes('stop')) return
-  stopping = true
-  try {
-    await Promise.all(eds.map((e) => e.stop()))
-    await waitFor(() => eds.every((e) => e.provider.wsconnected && e.provider.synced), 'all connected and synced', 60000)
-    await waitFor(() => eds.every((e) => e.json() === eds[0].json()), 'clients converge', 60000)
-    out({ ok: true, items: eds[0].items.toArray(), bases: eds.map((e) => e.base()) })
-    process.exit(0)
-  } catch (err) {
-    out({ ok: false, error: String(err?.message || err), lengths: eds.map((e) => e.items.length) })
-    process.exit(1)
-  }
+onStop(eds, {
+  settled: (e) => e.provider.wsconnected && e.provider.synced,
+  timeoutMs: 60000,
+  result: (eds) => ({ bases: eds.map((e) => e.base()) })
 })

@@ -6,13 +6,12 @@
 // socket really sent, and for every update frame answered SyncStatus(1) prints
 // {"acked": "<label>"}. On "stop" on stdin the clients stop editing, wait until all are connected,
 // synced and hold the same items, and print {"ok": true, "items": [...]}.
-import { Y, WebSocket, waitFor, sleep } from './lib.mjs'
+import { Y, WebSocket, waitFor } from './lib.mjs'
+import { updateKey as key, out, pushItems, onStop } from './editors.mjs'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import * as decoding from 'lib0/decoding'
 
 const [url, doc, nClients, token] = process.argv.slice(2)
-const key = (u) => Buffer.from(u).toString('base64')
-const out = (v) => process.stdout.write(JSON.stringify(v) + '\n')
 
 function editor (id) {
   const ydoc = new Y.Doc()
@@ -46,44 +45,12 @@ function editor (id) {
   const ws = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: Spy, delay: 50, minDelay: 50, maxDelay: 200, maxAttempts: 0 })
   const provider = new HocuspocusProvider({ websocketProvider: ws, name: doc, document: ydoc, token: token || '' })
   provider.attach()
-  const items = ydoc.getArray('items')
-  let n = 0
-  let pending = null
-  ydoc.on('update', (update, origin) => {
-    if (origin !== provider && pending !== null) labels.set(key(update), pending)
-  })
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      pending = `${id}:${n++}`
-      items.push([pending])
-      pending = null
-      await sleep(4 + Math.random() * 8)
-    }
-  })()
-  return {
-    provider,
-    ws,
-    items,
-    stop: async () => { running = false; await loop },
-    json: () => JSON.stringify(items.toArray())
-  }
+  return { provider, ws, ...pushItems(ydoc, provider, id, labels, 4, 8) }
 }
 
 const eds = Array.from({ length: Number(nClients) }, (_, i) => editor(i))
-let stopping = false
-process.stdin.on('data', async (b) => {
-  if (stopping || !b.toString().includes('stop')) return
-  stopping = true
-  try {
-    await Promise.all(eds.map((e) => e.stop()))
-    await waitFor(() => eds.every((e) => e.ws.status === 'connected' && e.provider.synced), 'all connected and synced', 30000)
-    await waitFor(() => eds.every((e) => e.json() === eds[0].json()), 'clients converge', 30000)
-    await waitFor(() => eds.every((e) => e.provider.unsyncedChanges === 0), 'all stored', 30000)
-    out({ ok: true, items: eds[0].items.toArray() })
-    process.exit(0)
-  } catch (err) {
-    out({ ok: false, error: String(err?.message || err), lengths: eds.map((e) => e.items.length) })
-    process.exit(1)
-  }
+onStop(eds, {
+  settled: (e) => e.ws.status === 'connected' && e.provider.synced,
+  timeoutMs: 30000,
+  more: (eds) => waitFor(() => eds.every((e) => e.provider.unsyncedChanges === 0), 'all stored', 30000)
 })
