@@ -15,39 +15,19 @@ import (
 	"github.com/ysync/ysync/shareddoc"
 )
 
-// trustConfig is the authentication and limits part of `ysync serve`'s configuration.
+// trustConfig is the authentication and limits part of `ysync serve`'s configuration. The limit
+// flags are bound to the embedded server.Limits' fields themselves; limits() maps the values in
+// which the flags and server.Limits differ (a flag's 0 is "unlimited" or "no timeout" where
+// server.Limits' 0 is its default) and fills in the origins.
 type trustConfig struct {
 	HS256Secret    string
 	PublicKeysFile string
 	JWKSURLs       urlList
 	Issuer         string
 	Audience       string
-	AllowedOrigins string
+	AllowedOrigins string // comma-separated; server.Limits.AllowedOrigins is the list (origins)
 
-	MaxDocBytes           int64
-	MaxPendingBytesPerDoc int64
-	MaxPendingBytes       int64
-	MaxBacklogWait        time.Duration
-	MessageRate           float64
-	MessageBurst          float64
-	ByteRate              float64
-	ByteBurst             float64
-	MaxThrottle           time.Duration
-	MaxConnsPerDoc        int
-	MaxConns              int
-	HandshakeTimeout      time.Duration
-	AuthTimeout           time.Duration
-
-	MaxConnsPerUser       int
-	MaxConnsPerUserPerDoc int
-	MaxConnsPerIP         int
-	MaxHTTPConns          int
-	TrustProxyHeader      string
-	ReadHeaderTimeout     time.Duration
-	ReadTimeout           time.Duration
-	WriteTimeout          time.Duration
-	HTTPIdleTimeout       time.Duration
-	MaxWorkflowBodyBytes  int64
+	server.Limits
 }
 
 func addTrustFlags(fs *flag.FlagSet, c *trustConfig) {
@@ -161,33 +141,16 @@ func (c trustConfig) limits() server.Limits {
 		}
 		return v
 	}
-	return server.Limits{
-		MaxDocBytes:           c.MaxDocBytes,
-		MaxPendingBytesPerDoc: c.MaxPendingBytesPerDoc,
-		MaxPendingBytes:       c.MaxPendingBytes,
-		MaxBacklogWait:        backlogWait(c.MaxBacklogWait),
-		MessageRate:           unl(c.MessageRate),
-		MessageBurst:          c.MessageBurst,
-		ByteRate:              unl(c.ByteRate),
-		ByteBurst:             c.ByteBurst,
-		MaxThrottle:           c.MaxThrottle,
-		MaxConnsPerDoc:        c.MaxConnsPerDoc,
-		MaxConns:              c.MaxConns,
-		AllowedOrigins:        c.origins(),
-		HandshakeTimeout:      c.HandshakeTimeout,
-		AuthTimeout:           c.AuthTimeout,
-
-		MaxConnsPerUser:       c.MaxConnsPerUser,
-		MaxConnsPerUserPerDoc: c.MaxConnsPerUserPerDoc,
-		MaxConnsPerIP:         c.MaxConnsPerIP,
-		MaxHTTPConns:          c.MaxHTTPConns,
-		TrustProxyHeader:      c.TrustProxyHeader,
-		ReadHeaderTimeout:     noTimeout(c.ReadHeaderTimeout),
-		ReadTimeout:           noTimeout(c.ReadTimeout),
-		WriteTimeout:          noTimeout(c.WriteTimeout),
-		HTTPIdleTimeout:       noTimeout(c.HTTPIdleTimeout),
-		MaxWorkflowBodyBytes:  c.MaxWorkflowBodyBytes,
-	}
+	l := c.Limits
+	l.MaxBacklogWait = backlogWait(l.MaxBacklogWait)
+	l.MessageRate = unl(l.MessageRate)
+	l.ByteRate = unl(l.ByteRate)
+	l.AllowedOrigins = c.origins()
+	l.ReadHeaderTimeout = noTimeout(l.ReadHeaderTimeout)
+	l.ReadTimeout = noTimeout(l.ReadTimeout)
+	l.WriteTimeout = noTimeout(l.WriteTimeout)
+	l.HTTPIdleTimeout = noTimeout(l.HTTPIdleTimeout)
+	return l
 }
 
 // backlogWait maps the flag's 0 ("close at once") to server.Limits' negative (0 there is the
