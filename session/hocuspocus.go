@@ -291,7 +291,7 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 		connectedAt: connectedAt,
 		docs:        make(map[string]*HPSession),
 	}
-	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus), nil)
+	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus))
 	return s
 }
 

@@ -610,6 +610,7 @@ func FuzzControlFrameLen(f *testing.F) {
 		c := &Client{}
 		c.pk.ping = func(string) error { return nil }
 		c.cfg.PongWait = time.Second
+		c.conf = &c.cfg
 		c.conn = deadlineConn{}
 		c.handleControl(p[:n])
 	})
