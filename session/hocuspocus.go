@@ -22,7 +22,8 @@ import (
 //
 // # Goroutines
 //
-//   - The reader (HPSocket.Run) reads and decodes frames. A document's frames wait ("held", in
+//   - The reader (HPSocket.Serve, or Run) reads and decodes frames; with ParkWhenIdle it parks
+//     between frames as a Client's reader does (park.go), so an idle socket keeps no goroutine. A document's frames wait ("held", in
 //     bounded number and bytes) until its Auth Token message arrived; the reader then calls the
 //     authenticator and joins the document itself, so every frame of a socket reaches its
 //     document in arrival order, as for a Client. While it authenticates or a document loads,
@@ -33,8 +34,9 @@ import (
 //     for each socket every tick: the keep-alives the providers expect (v3: some message at
 //     least every Keepalive; v4: Ping), WebSocket pings for the read deadline, a request for a
 //     fresh token before one expires, and the close of a document whose token expired (on a
-//     short-lived goroutine of the socket, as closing waits for the document). An idle socket
-//     has its reader and nothing else.
+//     short-lived goroutine of the socket, as closing waits for the document). It also ends a
+//     busy reader's linger (interruptLinger). An idle socket has no goroutine of its own: its
+//     reader is parked, or, without parking (TLS, no ParkWhenIdle), blocked in its read.
 //   - The RPC goroutine, started at the first stateless message, serves stateless requests
 //     (save_workflow, ...) and the application's stateless handler one at a time, in order.
 //   - Documents call HPSession.Send, Ack and Close (never blocking: they take the socket's

@@ -25,6 +25,12 @@ import (
 // Parking needs the *bufio.Reader gorilla reads from (to know it is empty; the server's
 // upgrade hands it over, ParkWhenIdle) and a raw TCP socket; otherwise the reader blocks in
 // ReadMessage as it always did (TLS, test fakes, other systems than Linux).
+//
+// Both kinds of connection park this way: a y-websocket Client and a Hocuspocus HPSocket embed
+// connCore, which has the parking state and does all of the above; each owner only says how its
+// reader goes on after a wake-up (parkOwner) and what counts as busy. A HPSocket's reader parks
+// between frames of any of its documents, the socket's keep-alive wheel ending its linger
+// (hocuspocus_wheel.go) as the y-websocket keep-alive does (keepalive.go).
 
 // parkOwner is what differs between the connections that park (a Client, a HPSocket) for the
 // parking machinery, which is connCore's: how a woken reader goes on reading. serveReads reads
