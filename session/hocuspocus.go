@@ -23,11 +23,11 @@ import (
 // # Goroutines
 //
 //   - The reader (HPSocket.Serve, or Run) reads and decodes frames; with ParkWhenIdle it parks
-//     between frames as a Client's reader does (park.go), so an idle socket keeps no goroutine. A document's frames wait ("held", in
-//     bounded number and bytes) until its Auth Token message arrived; the reader then calls the
-//     authenticator and joins the document itself, so every frame of a socket reaches its
-//     document in arrival order, as for a Client. While it authenticates or a document loads,
-//     the socket's other documents wait too.
+//     between frames as a Client's reader does (park.go), so an idle socket keeps no goroutine.
+//     A document's frames wait ("held", in bounded number and bytes) until its Auth Token
+//     message arrived; the reader then calls the authenticator and joins the document itself,
+//     so every frame of a socket reaches its document in arrival order, as for a Client. While
+//     it authenticates or a document loads, the socket's other documents wait too.
 //   - The writer drains the socket's one outbound queue, shared by its sessions and bounded in
 //     bytes as a Client's (writeLoop); it runs only while there is something to write.
 //   - A wheel shared by all sockets of a clock and tick (hocuspocus_wheel.go) runs housekeep
