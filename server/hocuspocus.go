@@ -107,7 +107,7 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "too many connections")
 		return
 	}
-	conn, _, err := session.Upgrade(&s.upgrader, w, r) // for its small read buffer
+	conn, br, err := session.Upgrade(&s.upgrader, w, r) // for its small read buffer, and parking
 	if err != nil {
 		s.trust.conns.Release(key)
 		releaseIP()
@@ -150,6 +150,9 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 		HPStats:       &s.hp.hpStats,
 		NewID:         newID,
 	})
+	if br != nil {
+		sock.ParkWhenIdle(br)
+	}
 	s.hp.mu.Lock()
 	s.hp.sockets[sock] = struct{}{}
 	s.hp.mu.Unlock()
@@ -159,17 +162,19 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 	if draining {
 		sock.Kick(session.DisconnectGoingAway)
 	}
-	go func() {
-		defer s.conns.Done()
-		defer releaseIP()
-		defer s.trust.conns.Release(key)
-		defer func() {
-			s.hp.mu.Lock()
-			delete(s.hp.sockets, sock)
-			s.hp.mu.Unlock()
-		}()
-		_ = sock.Run(s.ctx, s.reg)
-	}()
+	// The socket is served on a goroutine of its own and the handler returns, as for
+	// y-websocket (runSession): net/http drops its per-connection state. That goroutine ends
+	// when the socket ends or its reader parks (an idle socket keeps no goroutine:
+	// session/park.go); the socket's end, on whichever goroutine it comes, runs the rest. The
+	// socket now owns the conns count, the connection-limit key and the address's count.
+	go sock.Serve(s.ctx, s.reg, func(error) {
+		s.hp.mu.Lock()
+		delete(s.hp.sockets, sock)
+		s.hp.mu.Unlock()
+		s.trust.conns.Release(key)
+		releaseIP()
+		s.conns.Done()
+	})
 }
 
 // hpAuthenticate decides one document of a Hocuspocus socket, as admit does for an upgrade:

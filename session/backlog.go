@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/ysync/ysync/shareddoc"
 )
@@ -79,7 +78,7 @@ func (k *connCore) waitReadable(ctx context.Context) bool {
 		return false
 	}
 	if waited {
-		_ = k.conn.SetReadDeadline(time.Now().Add(k.conf.PongWait))
+		k.extendDeadline() // also for a parked reader's timer (park.go)
 	}
 	return true
 }

@@ -138,7 +138,6 @@ type Client struct {
 	doc  *shareddoc.Doc
 	done func(error)
 	ka   *keepalive
-	pk   parkState
 }
 
 // New returns a session for conn that will join docName. Call Run.
@@ -149,7 +148,7 @@ func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Cli
 		docName: docName,
 		cfg:     cfg,
 	}
-	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User), c)
+	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User))
 	return c
 }
 
@@ -310,16 +309,8 @@ func (c *Client) startReading() {
 		c.mu.Lock()
 		c.inline = true
 		c.mu.Unlock()
-		c.startParking()
+		c.startParking(c)
 	}
-}
-
-// extendDeadline gives the peer another PongWait to say something (a message, a pong). It
-// runs on the reader only.
-func (c *Client) extendDeadline() {
-	t := time.Now().Add(c.cfg.PongWait)
-	c.pk.deadline = t.UnixNano()
-	_ = c.conn.SetReadDeadline(t)
 }
 
 // readLoop reads and handles messages until the session ends (false) or the reader parks

@@ -18,9 +18,6 @@ type connCore struct {
 	conn Conn
 	conf *Config // the owner's configuration (Client.cfg, HPSocket.cfg.Config)
 	log  *slog.Logger
-	// reader is woken by close: a Client's parked reader reads on, to see the peer's answer or
-	// the socket's end (park.go). Nil for a HPSocket, whose reader does not park.
-	reader interface{ wake() }
 
 	// mu guards closed, disc, started and writing here, and the owner's own fields it says are
 	// under mu.
@@ -39,11 +36,15 @@ type connCore struct {
 	wv         batchWriter   // the writer's writev scratch (writev.go); used by one writer at a time
 	closing    chan struct{} // closed by close
 	readerDone chan struct{}
+
+	// pk is the reader's parking state (park.go): both kinds of connection park their reader
+	// between messages the same way, on the one poller.
+	pk parkState
 }
 
 // initCore sets what New and NewHPSocket give a connection.
-func (k *connCore) initCore(conn Conn, conf *Config, log *slog.Logger, reader interface{ wake() }) {
-	k.conn, k.conf, k.log, k.reader = conn, conf, log, reader
+func (k *connCore) initCore(conn Conn, conf *Config, log *slog.Logger) {
+	k.conn, k.conf, k.log = conn, conf, log
 	k.closing = make(chan struct{})
 	k.readerDone = make(chan struct{})
 }
@@ -80,7 +81,8 @@ func (k *connCore) startWriterLocked() {
 
 // close is the one way a connection ends: idempotent, never blocks. It records d and starts the
 // writer, which does the rest (flush unless the row says not to, close frame, socket close),
-// closes closing and wakes a parked reader.
+// closes closing and wakes a parked reader, which reads on to see the peer's answer or the
+// socket's end (park.go; wake does nothing to a reader that is not parked).
 func (k *connCore) close(d Disconnect) {
 	k.mu.Lock()
 	if k.closed {
@@ -93,9 +95,25 @@ func (k *connCore) close(d Disconnect) {
 	k.mu.Unlock()
 	k.log.Debug("closing", "code", int(d.Code), "reason", d.Reason)
 	close(k.closing)
-	if k.reader != nil {
-		k.reader.wake()
+	k.wake()
+}
+
+// isClosing reports whether the connection is closing already.
+func (k *connCore) isClosing() bool {
+	select {
+	case <-k.closing:
+		return true
+	default:
+		return false
 	}
+}
+
+// extendDeadline gives the peer another PongWait to say something (a message, a pong). It
+// runs on the reader only; the deadline is also kept in pk for a parked reader's timer.
+func (k *connCore) extendDeadline() {
+	t := time.Now().Add(k.conf.PongWait)
+	k.pk.deadline = t.UnixNano()
+	_ = k.conn.SetReadDeadline(t)
 }
 
 // write sends frames in batches of one writev each over a TCP connection (writev.go), else one

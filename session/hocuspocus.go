@@ -22,19 +22,21 @@ import (
 //
 // # Goroutines
 //
-//   - The reader (HPSocket.Run) reads and decodes frames. A document's frames wait ("held", in
-//     bounded number and bytes) until its Auth Token message arrived; the reader then calls the
-//     authenticator and joins the document itself, so every frame of a socket reaches its
-//     document in arrival order, as for a Client. While it authenticates or a document loads,
-//     the socket's other documents wait too.
+//   - The reader (HPSocket.Serve, or Run) reads and decodes frames; with ParkWhenIdle it parks
+//     between frames as a Client's reader does (park.go), so an idle socket keeps no goroutine.
+//     A document's frames wait ("held", in bounded number and bytes) until its Auth Token
+//     message arrived; the reader then calls the authenticator and joins the document itself,
+//     so every frame of a socket reaches its document in arrival order, as for a Client. While
+//     it authenticates or a document loads, the socket's other documents wait too.
 //   - The writer drains the socket's one outbound queue, shared by its sessions and bounded in
 //     bytes as a Client's (writeLoop); it runs only while there is something to write.
 //   - A wheel shared by all sockets of a clock and tick (hocuspocus_wheel.go) runs housekeep
 //     for each socket every tick: the keep-alives the providers expect (v3: some message at
 //     least every Keepalive; v4: Ping), WebSocket pings for the read deadline, a request for a
 //     fresh token before one expires, and the close of a document whose token expired (on a
-//     short-lived goroutine of the socket, as closing waits for the document). An idle socket
-//     has its reader and nothing else.
+//     short-lived goroutine of the socket, as closing waits for the document). It also ends a
+//     busy reader's linger (interruptLinger). An idle socket has no goroutine of its own: its
+//     reader is parked, or, without parking (TLS, no ParkWhenIdle), blocked in its read.
 //   - The RPC goroutine, started at the first stateless message, serves stateless requests
 //     (save_workflow, ...) and the application's stateless handler one at a time, in order.
 //   - Documents call HPSession.Send, Ack and Close (never blocking: they take the socket's
@@ -265,11 +267,18 @@ type HPSocket struct {
 	authedAny  bool
 
 	closers   sync.WaitGroup // goroutines closing expired documents (housekeep)
-	startedAt time.Time      // Run started; for the handshake timeout
+	startedAt time.Time      // Serve started; for the handshake timeout
 	nextPing  time.Time
 
 	rpcq    chan hpCall
 	rpcDone chan struct{}
+
+	// Set by Serve for the reader, which may resume on another goroutine after parking
+	// (park.go), as a Client's.
+	ctx   context.Context
+	reg   *shareddoc.Registry
+	done  func(error)
+	wheel *hpWheel
 }
 
 type hpCall struct {
@@ -278,7 +287,8 @@ type hpCall struct {
 }
 
 // NewHPSocket returns a socket for conn. remote and connectedAt describe it for the admin API;
-// user labels its sessions when Authenticate is nil. Call Run.
+// user labels its sessions when Authenticate is nil. Call Run or Serve (after ParkWhenIdle, for a
+// reader that parks while the socket is idle).
 func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPConfig) *HPSocket {
 	cfg = cfg.withDefaults()
 	if user == "" {
@@ -291,7 +301,7 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 		connectedAt: connectedAt,
 		docs:        make(map[string]*HPSession),
 	}
-	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus), nil)
+	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus))
 	return s
 }
 
@@ -501,14 +511,23 @@ func (s *HPSocket) finishClose() {
 
 // --- running ------------------------------------------------------------------------------------
 
-// Run serves the socket until it closes: the calling goroutine reads. It returns after every
-// session left its document and every goroutine of the socket ended.
+// Run serves the socket until it closes: the calling goroutine reads (and, with ParkWhenIdle,
+// so do the goroutines that resume a parked reader). It returns after every session left its
+// document and every goroutine of the socket ended.
 func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
+	done := make(chan error, 1)
+	s.Serve(ctx, reg, func(err error) { done <- err })
+	return <-done
+}
+
+// Serve is Run without the wait: it reads on the calling goroutine until the socket ends or,
+// with ParkWhenIdle, until the reader parks (park.go); either way done is called once, with
+// what Run would return, when the socket has ended as Run's return means. A server that calls
+// Serve keeps no goroutine for an idle socket.
+func (s *HPSocket) Serve(ctx context.Context, reg *shareddoc.Registry, done func(error)) {
 	s.cfg.Stats.Connections.Add(1)
-	defer s.cfg.Stats.Connections.Add(-1)
 	s.cfg.HPStats.Sockets.Add(1)
-	defer s.cfg.HPStats.Sockets.Add(-1)
-	defer s.conn.Close()
+	s.wv.raw(s.conn) // before any writer can start: the writers read it, and startParking
 
 	s.mu.Lock()
 	s.allowWritersLocked(s.writeLoop)
@@ -519,9 +538,51 @@ func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
 		s.startWriterLocked()
 	}
 	s.mu.Unlock()
-	wheel := joinHPWheel(s)
-	s.readLoop(ctx, reg)
+	s.ctx, s.reg, s.done = ctx, reg, done
+	s.wheel = joinHPWheel(s)
+	s.startReading()
+	s.serveReads()
+}
+
+// serveReads reads until the reader parks or the socket ends; in the latter case it finishes
+// the socket. It runs on Serve's goroutine and then on each goroutine that resumes a parked
+// reader, never on two at once (parkOwner).
+func (s *HPSocket) serveReads() {
+	if s.readLoop() {
+		return // parked: a wake-up resumes it on a new goroutine (park.go)
+	}
+	s.finish()
+}
+
+// startReading sets the read limit, the first read deadline and the pong handler, and sets the
+// reader up to park.
+func (s *HPSocket) startReading() {
+	s.conn.SetReadLimit(s.cfg.ReadLimit)
+	s.extendDeadline()
+	s.conn.SetPongHandler(func(string) error { s.extendDeadline(); return nil })
+	if s.wv.tcp != nil { // set by Serve; raw TCP: the reader can park
+		// A ping the parked reader's idleStep consumed is answered as gorilla's own handler
+		// (which the socket keeps for pings ReadMessage sees) answers it.
+		s.pk.ping = s.answerPing
+		s.startParking(s)
+	}
+}
+
+// answerPing answers a ping with its payload, as gorilla's default ping handler does: a pong
+// written from the reader, given a second (gorilla's own wait for it). A socket whose close
+// frame went out already needs no answer, and a write that failed leaves the socket to the next
+// read or write, which sees it broken.
+func (s *HPSocket) answerPing(data string) error {
+	_ = s.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	return nil
+}
+
+// finish is the end of Serve, after the reader stopped for good (on whichever goroutine that
+// is): every session leaves its document, the socket's goroutines end, then done.
+func (s *HPSocket) finish() {
 	close(s.readerDone)
+	// Every way out of readLoop closes the socket already; this makes sure the close (and so
+	// the end of the writers) happens.
 	s.close(DisconnectBroken)
 	// Every session leaves its document.
 	s.mu.Lock()
@@ -536,15 +597,21 @@ func (s *HPSocket) Run(ctx context.Context, reg *shareddoc.Registry) error {
 	for _, h := range live {
 		s.ended(h)
 	}
-	wheel.leave(s)
+	s.wheel.leave(s)
 	s.closers.Wait()
 	s.writers.Wait()
 	if s.rpcq != nil {
 		close(s.rpcq)
 		<-s.rpcDone
 	}
+	s.stopParking()
 	s.log.Debug("closed", "code", int(s.Disconnect().Code), "reason", s.Disconnect().Reason)
-	return nil
+	_ = s.conn.Close()
+	s.cfg.HPStats.Sockets.Add(-1)
+	s.cfg.Stats.Connections.Add(-1)
+	done := s.done
+	s.ctx, s.reg, s.done, s.wheel = nil, nil, nil, nil
+	done(nil)
 }
 
 // ended detaches a session that left the live state.
@@ -559,36 +626,44 @@ func (s *HPSocket) ended(h *HPSession) {
 	}
 }
 
-func (s *HPSocket) readLoop(ctx context.Context, reg *shareddoc.Registry) {
-	s.conn.SetReadLimit(s.cfg.ReadLimit)
-	extend := func() { _ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.PongWait)) }
-	extend()
-	s.conn.SetPongHandler(func(string) error { extend(); return nil })
+// readLoop reads and handles frames until the socket ends (false) or the reader parks (true:
+// nothing to read, see park.go). It parks only at a frame boundary, between documents' frames
+// alike: a socket's documents share its reader.
+func (s *HPSocket) readLoop() (parked bool) {
+	ctx, reg := s.ctx, s.reg
 	for {
 		if !s.waitReadable(ctx) { // paused while a document holds our updates (backlog.go)
-			return
+			return false
+		}
+		if s.pk.on {
+			switch s.idleStep() {
+			case stepPark:
+				return true
+			case stepControl:
+				continue
+			}
 		}
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
 			s.readFailed(err)
-			return
+			return false
 		}
-		extend()
+		s.extendDeadline()
 		s.cfg.Stats.MessagesIn.Add(1)
 		s.cfg.Stats.BytesIn.Add(int64(len(data)))
 		if !s.admit(ctx, len(data)) {
-			return
+			return false
 		}
 		if mt != websocket.BinaryMessage {
 			s.badInput(DisconnectUnsupported, errors.New("text frame"))
-			return
+			return false
 		}
 		if !s.handle(ctx, reg, data) {
-			return
+			return false
 		}
 		select {
 		case <-s.closing:
-			return
+			return false
 		default:
 		}
 	}
@@ -601,6 +676,10 @@ func (s *HPSocket) handle(ctx context.Context, reg *shareddoc.Registry, data []b
 		s.undecodable(err)
 		return false
 	}
+	// An edit or an awareness update, of any document: more are likely soon, so the reader
+	// lingers before it parks (parkAfter, park_linux.go), as a Client's does.
+	s.pk.busy = m.Type == syncproto.HPAwareness ||
+		((m.Type == syncproto.HPSync || m.Type == syncproto.HPSyncReply) && m.Sync.SyncType == syncproto.SyncUpdate)
 	switch m.Type {
 	case syncproto.HPPing:
 		return s.send(syncproto.HPPongFrame) || s.slow()

@@ -33,7 +33,9 @@ func hpWheelTick(w *hpWheel) func(now time.Time) {
 			socks = append(socks, s)
 		}
 		w.mu.Unlock()
+		wall := time.Now() // socket deadlines are the wall clock's
 		for _, s := range socks {
+			s.interruptLinger(wall) // a busy reader quiet for parkAfter parks (park_linux.go)
 			s.housekeep(now)
 		}
 		clear(socks)

@@ -182,16 +182,6 @@ func (c *Client) startWatch() {
 	}
 }
 
-// isClosing reports whether the session is closing already.
-func (c *Client) isClosing() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
-}
-
 // stopWatch disarms the deadlines (a callback already running finds the session closed).
 func (c *Client) stopWatch() {
 	for _, t := range []*shareddoc.Timer{&c.ts.expiry, &c.ts.handshake} {

@@ -25,6 +25,19 @@ import (
 // Parking needs the *bufio.Reader gorilla reads from (to know it is empty; the server's
 // upgrade hands it over, ParkWhenIdle) and a raw TCP socket; otherwise the reader blocks in
 // ReadMessage as it always did (TLS, test fakes, other systems than Linux).
+//
+// Both kinds of connection park this way: a y-websocket Client and a Hocuspocus HPSocket embed
+// connCore, which has the parking state and does all of the above; each owner only says how its
+// reader goes on after a wake-up (parkOwner) and what counts as busy. A HPSocket's reader parks
+// between frames of any of its documents, the socket's keep-alive wheel ending its linger
+// (hocuspocus_wheel.go) as the y-websocket keep-alive does (keepalive.go).
+
+// parkOwner is what differs between the connections that park (a Client, a HPSocket) for the
+// parking machinery, which is connCore's: how a woken reader goes on reading. serveReads reads
+// until the reader parks again or the connection ends, and then finishes the connection.
+// Everything else parking needs (the socket, the deadline, the close, the ping answer in
+// pk.ping) is in connCore.
+type parkOwner interface{ serveReads() }
 
 // idleStep's verdicts.
 const (
@@ -38,8 +51,9 @@ const (
 const maxControlFrame = 2 + 4 + 125
 
 // ParkWhenIdle lets the reader park between messages (see above); br is the buffered reader
-// the connection's gorilla Conn reads from. Call it before Serve or Run.
-func (c *Client) ParkWhenIdle(br *bufio.Reader) { c.pk.br = br }
+// the connection's gorilla Conn reads from (Upgrade). Call it before Serve or Run. A Client and
+// a HPSocket both have it, through the connCore they embed.
+func (k *connCore) ParkWhenIdle(br *bufio.Reader) { k.pk.br = br }
 
 // controlFrameLen returns the length of the complete ping or pong frame at the start of p as
 // a client must send it (final, no reserved bits, masked, payload of at most 125 bytes), or 0
@@ -61,9 +75,9 @@ func controlFrameLen(p []byte) int {
 
 // handleControl does what gorilla does with the control frame f (controlFrameLen(f) ==
 // len(f)): a pong extends the read deadline, a ping is answered by the writer (pingHandler).
-func (c *Client) handleControl(f []byte) {
+func (k *connCore) handleControl(f []byte) {
 	if int(f[0]&0x0f) == websocket.PongMessage {
-		c.extendDeadline()
+		k.extendDeadline()
 		return
 	}
 	var payload [maxControlFrame - 6]byte
@@ -71,5 +85,5 @@ func (c *Client) handleControl(f []byte) {
 	for i := range n {
 		payload[i] ^= f[2+i%4]
 	}
-	_ = c.pk.ping(string(payload[:n]))
+	_ = k.pk.ping(string(payload[:n]))
 }

@@ -33,7 +33,7 @@ type parkState struct {
 	src      net.Conn              // what br reads from
 	lstate   atomic.Int32          // linger's handshake with the keep-alive wheel (interruptLinger)
 	since    atomic.Int64          // when the current linger began, Unix ns
-	ping     func(string) error    // the ping handler gorilla has too (startReading)
+	ping     func(string) error    // answers a ping the reader consumed itself (the owner's startReading)
 	deadline int64                 // the read deadline, Unix ns (extendDeadline)
 	busy     bool                  // the last message was an edit or awareness: linger first
 	on       bool                  // parking set up (startParking)
@@ -42,10 +42,11 @@ type parkState struct {
 	p        *poller               // nil until startParking
 	added    bool                  // fd was added to p's epoll set
 	timer    *time.Timer           // wakes the parked reader at its read deadline
-	resume   func()                // c.serveReads, made once
-	wakeFn   func()                // c.wake, made once
-	peekFn   func(fd uintptr) bool // c.recvOnce, made once
-	waitFn   func(fd uintptr) bool // c.waitOnce, made once
+	owner    parkOwner             // the Client or HPSocket whose reader this is (startParking)
+	resume   func()                // k.resumeReads, made once
+	wakeFn   func()                // k.wake, made once
+	peekFn   func(fd uintptr) bool // k.recvOnce, made once
+	waitFn   func(fd uintptr) bool // k.waitOnce, made once
 	buf      []byte                // recvOnce's buffer, flags and results
 	flags    int
 	n        int
@@ -53,18 +54,20 @@ type parkState struct {
 	state    atomic.Int32
 }
 
-// startParking sets the reader up to park, when the session has what it takes.
-func (c *Client) startParking() {
-	if c.pk.br == nil || c.wv.tcp == nil {
+// startParking sets the reader up to park, when the connection has what it takes: ParkWhenIdle's
+// reader and a raw TCP socket (wv.raw ran). owner is the connection k is part of: a wake-up
+// runs its serveReads on a new goroutine (resumeReads).
+func (k *connCore) startParking(owner parkOwner) {
+	if k.pk.br == nil || k.wv.tcp == nil {
 		return
 	}
-	rc, err := c.wv.tcp.SyscallConn()
+	rc, err := k.wv.tcp.SyscallConn()
 	if err != nil {
 		return
 	}
 	p, err := joinPoller()
 	if err != nil {
-		c.log.Debug("reader cannot park", "err", err)
+		k.log.Debug("reader cannot park", "err", err)
 		return
 	}
 	var fd int32 = -1
@@ -72,18 +75,19 @@ func (c *Client) startParking() {
 		p.leave()
 		return
 	}
-	p.own(fd, c)
-	c.pk.rc, c.pk.p, c.pk.fd, c.pk.on = rc, p, fd, true
-	c.pk.resume, c.pk.wakeFn, c.pk.peekFn, c.pk.waitFn = c.resumeReads, c.wake, c.recvOnce, c.waitOnce
+	p.own(fd, k)
+	k.pk.rc, k.pk.p, k.pk.fd, k.pk.on = rc, p, fd, true
+	k.pk.owner = owner
+	k.pk.resume, k.pk.wakeFn, k.pk.peekFn, k.pk.waitFn = k.resumeReads, k.wake, k.recvOnce, k.waitOnce
 	// The hijacked connection br was made on, maybe wrapped (wv.tcp was found through it).
-	c.pk.src = c.conn.(interface{ UnderlyingConn() net.Conn }).UnderlyingConn()
+	k.pk.src = k.conn.(interface{ UnderlyingConn() net.Conn }).UnderlyingConn()
 }
 
 // resumeReads is the goroutine a wake-up starts: the reader takes a read buffer again and goes
 // on.
-func (c *Client) resumeReads() {
-	c.takeBuffer()
-	c.serveReads()
+func (k *connCore) resumeReads() {
+	k.takeBuffer()
+	k.pk.owner.serveReads()
 }
 
 // readers hold the read buffers parked readers gave back, each in a bufio.Reader of its own.
@@ -93,53 +97,53 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, ReadBu
 // reads it until the reader resumes (takeBuffer). gorilla keeps its pointer to br, so br's value
 // is swapped: its buffer goes to the pool inside the reader that held it, and br is left
 // without one. A parked connection then costs no read buffer.
-func (c *Client) dropBuffer() {
-	h := c.pk.holder
+func (k *connCore) dropBuffer() {
+	h := k.pk.holder
 	if h == nil {
 		h = new(bufio.Reader) // the first park: br's buffer came from Upgrade
 	}
-	*h = *c.pk.br
+	*h = *k.pk.br
 	h.Reset(nil)
-	*c.pk.br = bufio.Reader{}
-	c.pk.holder = nil
+	*k.pk.br = bufio.Reader{}
+	k.pk.holder = nil
 	readers.Put(h)
 }
 
 // takeBuffer gives br a buffer from the pool again, before anything reads it after a park.
-func (c *Client) takeBuffer() {
-	if c.pk.br.Size() > 0 {
+func (k *connCore) takeBuffer() {
+	if k.pk.br.Size() > 0 {
 		return
 	}
 	h := readers.Get().(*bufio.Reader)
-	h.Reset(c.pk.src)
-	*c.pk.br = *h // br and its holder share the buffer until the next park
-	c.pk.holder = h
+	h.Reset(k.pk.src)
+	*k.pk.br = *h // br and its holder share the buffer until the next park
+	k.pk.holder = h
 }
 
 // stopParking undoes startParking once the reader ended for good.
-func (c *Client) stopParking() {
-	if c.pk.p == nil {
+func (k *connCore) stopParking() {
+	if k.pk.p == nil {
 		return
 	}
-	if c.pk.timer != nil {
-		c.pk.timer.Stop()
+	if k.pk.timer != nil {
+		k.pk.timer.Stop()
 	}
-	c.pk.p.disown(c.pk.fd, c)
-	c.pk.p.leave()
-	c.pk.p, c.pk.on = nil, false
+	k.pk.p.disown(k.pk.fd, k)
+	k.pk.p.leave()
+	k.pk.p, k.pk.on = nil, false
 }
 
 // idleStep runs on the reader between messages: it handles a ping or pong that is there, or
 // parks when there is nothing to read, or tells the reader to read a message.
-func (c *Client) idleStep() int {
-	if c.isClosing() {
+func (k *connCore) idleStep() int {
+	if k.isClosing() {
 		return stepRead // the reader waits in ReadMessage for the peer's close, as always
 	}
-	if n := c.pk.br.Buffered(); n > 0 {
-		p, _ := c.pk.br.Peek(min(n, maxControlFrame))
+	if n := k.pk.br.Buffered(); n > 0 {
+		p, _ := k.pk.br.Peek(min(n, maxControlFrame))
 		if size := controlFrameLen(p); size > 0 {
-			c.handleControl(p[:size])
-			_, _ = c.pk.br.Discard(size)
+			k.handleControl(p[:size])
+			_, _ = k.pk.br.Discard(size)
 			return stepControl
 		}
 		return stepRead
@@ -147,15 +151,15 @@ func (c *Client) idleStep() int {
 	buf := ctlBufs.Get().(*[maxControlFrame]byte)
 	defer ctlBufs.Put(buf)
 	var n, outcome int
-	if c.pk.busy {
-		n, outcome = c.linger(buf[:])
+	if k.pk.busy {
+		n, outcome = k.linger(buf[:])
 	} else {
-		n, outcome = c.peek(buf[:])
+		n, outcome = k.peek(buf[:])
 	}
 	switch outcome {
 	case lingerQuiet:
-		c.pk.busy = false
-		if c.park() {
+		k.pk.busy = false
+		if k.park() {
 			return stepPark
 		}
 		return stepRead
@@ -167,11 +171,11 @@ func (c *Client) idleStep() int {
 		return stepRead
 	}
 	// The peek saw the whole frame and nothing else reads this socket: it is all there.
-	if got, err := c.recv(buf[:size], 0); err != nil || got != size {
-		c.close(DisconnectBroken)
+	if got, err := k.recv(buf[:size], 0); err != nil || got != size {
+		k.close(DisconnectBroken)
 		return stepRead
 	}
-	c.handleControl(buf[:size])
+	k.handleControl(buf[:size])
 	return stepControl
 }
 
@@ -179,11 +183,11 @@ func (c *Client) idleStep() int {
 var ctlBufs = sync.Pool{New: func() any { return new([maxControlFrame]byte) }}
 
 // recv reads (or with MSG_PEEK looks at) what the socket has, without waiting.
-func (c *Client) recv(buf []byte, flags int) (int, error) {
-	c.pk.buf, c.pk.flags = buf, flags
-	err := c.pk.rc.Read(c.pk.peekFn)
-	n, rerr := c.pk.n, c.pk.err
-	c.pk.buf, c.pk.err = nil, nil
+func (k *connCore) recv(buf []byte, flags int) (int, error) {
+	k.pk.buf, k.pk.flags = buf, flags
+	err := k.pk.rc.Read(k.pk.peekFn)
+	n, rerr := k.pk.n, k.pk.err
+	k.pk.buf, k.pk.err = nil, nil
 	if err != nil {
 		return 0, err
 	}
@@ -191,10 +195,10 @@ func (c *Client) recv(buf []byte, flags int) (int, error) {
 }
 
 // recvOnce is recv's attempt, run by the socket's RawConn with its read lock held.
-func (c *Client) recvOnce(fd uintptr) bool {
+func (k *connCore) recvOnce(fd uintptr) bool {
 	for {
-		c.pk.n, _, c.pk.err = unix.Recvfrom(int(fd), c.pk.buf, c.pk.flags|unix.MSG_DONTWAIT)
-		if c.pk.err != unix.EINTR {
+		k.pk.n, _, k.pk.err = unix.Recvfrom(int(fd), k.pk.buf, k.pk.flags|unix.MSG_DONTWAIT)
+		if k.pk.err != unix.EINTR {
 			return true // never wait here: waiting is what parking is for
 		}
 	}
@@ -220,8 +224,8 @@ const (
 )
 
 // peek is linger without the wait.
-func (c *Client) peek(buf []byte) (int, int) {
-	n, err := c.recv(buf, unix.MSG_PEEK)
+func (k *connCore) peek(buf []byte) (int, int) {
+	n, err := k.recv(buf, unix.MSG_PEEK)
 	switch {
 	case err == unix.EAGAIN:
 		return 0, lingerQuiet
@@ -245,23 +249,23 @@ const (
 // deadline to now; so the wait costs nothing per message beyond the peek. (Bringing the
 // deadline forward here for every wait, and back after, measured +12% of server CPU per
 // delivery under steady editing: a timer moved earlier wakes the runtime's netpoller.)
-func (c *Client) linger(buf []byte) (int, int) {
-	c.pk.since.Store(time.Now().UnixNano())
-	c.pk.lstate.Store(lingering)
-	c.pk.buf, c.pk.flags = buf, unix.MSG_PEEK
-	err := c.pk.rc.Read(c.pk.waitFn)
-	n, rerr := c.pk.n, c.pk.err
-	c.pk.buf, c.pk.err = nil, nil
-	if !c.pk.lstate.CompareAndSwap(lingering, notLingering) {
+func (k *connCore) linger(buf []byte) (int, int) {
+	k.pk.since.Store(time.Now().UnixNano())
+	k.pk.lstate.Store(lingering)
+	k.pk.buf, k.pk.flags = buf, unix.MSG_PEEK
+	err := k.pk.rc.Read(k.pk.waitFn)
+	n, rerr := k.pk.n, k.pk.err
+	k.pk.buf, k.pk.err = nil, nil
+	if !k.pk.lstate.CompareAndSwap(lingering, notLingering) {
 		// The wheel is ending the wait (maybe just as data came): once it has moved the
 		// deadline, put the real one back before anything reads.
-		for c.pk.lstate.Load() != interrupted {
+		for k.pk.lstate.Load() != interrupted {
 			runtime.Gosched()
 		}
-		c.pk.lstate.Store(notLingering)
-		_ = c.pk.src.SetReadDeadline(time.Unix(0, c.pk.deadline))
+		k.pk.lstate.Store(notLingering)
+		_ = k.pk.src.SetReadDeadline(time.Unix(0, k.pk.deadline))
 		if err != nil {
-			if time.Now().UnixNano() < c.pk.deadline {
+			if time.Now().UnixNano() < k.pk.deadline {
 				return 0, lingerQuiet
 			}
 			return 0, lingerOther
@@ -274,74 +278,74 @@ func (c *Client) linger(buf []byte) (int, int) {
 	return 0, lingerOther
 }
 
-// interruptLinger ends c's linger if it has lasted parkAfter by now; the keep-alive wheel calls
+// interruptLinger ends k's linger if it has lasted parkAfter by now; the keep-alive wheel calls
 // it for every session on each tick. It moves the read deadline only while the reader waits in
 // linger (the lstate handshake), never while gorilla reads.
-func (c *Client) interruptLinger(now time.Time) {
-	if c.pk.lstate.Load() != lingering || now.UnixNano()-c.pk.since.Load() < int64(parkAfter) {
+func (k *connCore) interruptLinger(now time.Time) {
+	if k.pk.lstate.Load() != lingering || now.UnixNano()-k.pk.since.Load() < int64(parkAfter) {
 		return
 	}
-	if !c.pk.lstate.CompareAndSwap(lingering, interrupting) {
+	if !k.pk.lstate.CompareAndSwap(lingering, interrupting) {
 		return
 	}
-	_ = c.pk.src.SetReadDeadline(now)
-	c.pk.lstate.Store(interrupted)
+	_ = k.pk.src.SetReadDeadline(now)
+	k.pk.lstate.Store(interrupted)
 }
 
 // waitOnce is linger's look at the socket, run by its RawConn with the read lock held: false
 // (nothing yet) makes the RawConn wait for readability.
-func (c *Client) waitOnce(fd uintptr) bool {
-	c.recvOnce(fd)
-	return c.pk.err != unix.EAGAIN
+func (k *connCore) waitOnce(fd uintptr) bool {
+	k.recvOnce(fd)
+	return k.pk.err != unix.EAGAIN
 }
 
 // park registers the socket with the poller and arms the deadline timer, then publishes the
 // parked state; it reports false when the reader should read on instead (the deadline passed,
 // the session is closing, the poller refused). After it returned true the goroutine must not
 // touch the session: a wake-up may already have started the next reader.
-func (c *Client) park() bool {
-	wait := time.Duration(c.pk.deadline - time.Now().UnixNano())
+func (k *connCore) park() bool {
+	wait := time.Duration(k.pk.deadline - time.Now().UnixNano())
 	if wait <= 0 {
 		return false
 	}
 	wait += time.Millisecond // so that the woken reader finds the deadline passed
-	if c.pk.timer == nil {
-		c.pk.timer = time.AfterFunc(wait, c.pk.wakeFn)
+	if k.pk.timer == nil {
+		k.pk.timer = time.AfterFunc(wait, k.pk.wakeFn)
 	} else {
-		c.pk.timer.Reset(wait)
+		k.pk.timer.Reset(wait)
 	}
 	op := unix.EPOLL_CTL_MOD
-	if !c.pk.added {
-		op, c.pk.added = unix.EPOLL_CTL_ADD, true
+	if !k.pk.added {
+		op, k.pk.added = unix.EPOLL_CTL_ADD, true
 	}
-	p, fd, rc, deadline := c.pk.p, c.pk.fd, c.pk.rc, c.pk.deadline
-	c.dropBuffer()
-	c.pk.state.Store(readerParked)
+	p, fd, rc, deadline := k.pk.p, k.pk.fd, k.pk.rc, k.pk.deadline
+	k.dropBuffer()
+	k.pk.state.Store(readerParked)
 	// Armed after the state is published: readiness is checked when the socket is armed, so
 	// data that came after the peek wakes the reader through the poller.
 	var err error
 	if cerr := rc.Control(func(uintptr) { err = p.arm(op, fd) }); cerr != nil {
 		err = cerr
 	}
-	if err == nil && !c.isClosing() && time.Now().UnixNano() < deadline {
+	if err == nil && !k.isClosing() && time.Now().UnixNano() < deadline {
 		return true
 	}
-	if !c.pk.state.CompareAndSwap(readerParked, readerRunning) {
+	if !k.pk.state.CompareAndSwap(readerParked, readerRunning) {
 		return true // woken meanwhile: the new reader goes on
 	}
-	c.takeBuffer()
+	k.takeBuffer()
 	if err != nil {
-		c.log.Debug("reader cannot park", "err", err)
-		c.pk.on = false // read as before, blocking in ReadMessage
+		k.log.Debug("reader cannot park", "err", err)
+		k.pk.on = false // read as before, blocking in ReadMessage
 	}
 	return false
 }
 
 // wake resumes a parked reader on a new goroutine; it does nothing to a running one. The
 // poller, the deadline timer and close call it.
-func (c *Client) wake() {
-	if c.pk.state.CompareAndSwap(readerParked, readerRunning) {
-		go c.pk.resume()
+func (k *connCore) wake() {
+	if k.pk.state.CompareAndSwap(readerParked, readerRunning) {
+		go k.pk.resume()
 	}
 }
 
@@ -355,7 +359,7 @@ type poller struct {
 	failed     atomic.Bool // the epoll wait failed: nothing parks any more
 
 	mu     sync.Mutex
-	owners map[int32]*Client // by socket descriptor: the session it belongs to now
+	owners map[int32]waker // by socket descriptor: the connection it belongs to now
 }
 
 var pollers struct {
@@ -385,7 +389,7 @@ func joinPoller() (*poller, error) {
 		_ = unix.Close(evfd)
 		return nil, err
 	}
-	p := &poller{epfd: epfd, evfd: evfd, users: 1, done: make(chan struct{}), owners: make(map[int32]*Client)}
+	p := &poller{epfd: epfd, evfd: evfd, users: 1, done: make(chan struct{}), owners: make(map[int32]waker)}
 	pollers.p = p
 	go p.run()
 	return p, nil
@@ -411,18 +415,23 @@ func (p *poller) leave() {
 	_ = unix.Close(p.evfd)
 }
 
-// own records that fd is c's socket. A descriptor number is reused once its socket closed, so
-// an event can reach the wrong session; that one finds nothing to read and parks again.
-func (p *poller) own(fd int32, c *Client) {
+// waker is what the poller knows of a connection whose socket it watches: how to resume its
+// parked reader. A y-websocket Client and a Hocuspocus HPSocket are both one, through the
+// connCore they embed, so one poller serves both kinds of connection.
+type waker interface{ wake() }
+
+// own records that fd is w's socket. A descriptor number is reused once its socket closed, so
+// an event can reach the wrong connection; that one finds nothing to read and parks again.
+func (p *poller) own(fd int32, w waker) {
 	p.mu.Lock()
-	p.owners[fd] = c
+	p.owners[fd] = w
 	p.mu.Unlock()
 }
 
 // disown forgets fd unless another session has it by now.
-func (p *poller) disown(fd int32, c *Client) {
+func (p *poller) disown(fd int32, w waker) {
 	p.mu.Lock()
-	if p.owners[fd] == c {
+	if p.owners[fd] == w {
 		delete(p.owners, fd)
 	}
 	p.mu.Unlock()

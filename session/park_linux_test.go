@@ -81,13 +81,19 @@ func (s *parkServer) dialWith(t *testing.T, id string, silent bool) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	p := &peer{conn: conn, msgs: make(chan []byte, 1024), pongs: make(chan string, 1024), closed: make(chan int, 1)}
+	p := watchPeer(t, conn, silent)
 	select {
 	case p.c = <-s.clients:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no session")
 	}
+	return p
+}
+
+// watchPeer makes conn a test peer: its reader collects what the server sends.
+func watchPeer(t *testing.T, conn *websocket.Conn, silent bool) *peer {
+	t.Cleanup(func() { conn.Close() })
+	p := &peer{conn: conn, msgs: make(chan []byte, 1024), pongs: make(chan string, 1024), closed: make(chan int, 1)}
 	conn.SetPongHandler(func(d string) error { p.pongs <- d; return nil })
 	if silent {
 		conn.SetPingHandler(func(string) error { return nil })
@@ -610,6 +616,7 @@ func FuzzControlFrameLen(f *testing.F) {
 		c := &Client{}
 		c.pk.ping = func(string) error { return nil }
 		c.cfg.PongWait = time.Second
+		c.conf = &c.cfg
 		c.conn = deadlineConn{}
 		c.handleControl(p[:n])
 	})

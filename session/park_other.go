@@ -16,9 +16,9 @@ type parkState struct {
 	on       bool
 }
 
-func (c *Client) startParking() {}
-func (c *Client) stopParking()  {}
-func (c *Client) idleStep() int { return stepRead }
-func (c *Client) wake()         {}
+func (k *connCore) startParking(parkOwner) {}
+func (k *connCore) stopParking()           {}
+func (k *connCore) idleStep() int          { return stepRead }
+func (k *connCore) wake()                  {}
 
-func (c *Client) interruptLinger(time.Time) {}
+func (k *connCore) interruptLinger(time.Time) {}
