@@ -6,7 +6,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,7 +139,8 @@ func (p *peer) hpEdit(t *testing.T, key string, id uint64, text string) {
 	})
 }
 
-// textUpdate is the update that inserts s into text "t" of a fresh document of client id.
+// textUpdate is the update that inserts s into text "t" of a fresh document of client id (the
+// external tests' update, client_test.go, for this package's own tests).
 func textUpdate(t *testing.T, id uint64, s string) []byte {
 	t.Helper()
 	d := crdt.NewDoc(crdt.DocOptions{ClientID: id})
@@ -166,23 +166,8 @@ func docTextOf(t *testing.T, reg *shareddoc.Registry, name string) string {
 	return s
 }
 
-// waitHPParked waits until the socket's reader is parked.
-func waitHPParked(t *testing.T, s *HPSocket) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.pk.state.Load() != readerParked {
-		if time.Now().After(deadline) {
-			t.Fatal("socket's reader not parked")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // hpReaderGoroutines counts goroutines inside a socket's read loop.
-func hpReaderGoroutines() int {
-	buf := make([]byte, 4<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "session.(*HPSocket).readLoop")
-}
+func hpReaderGoroutines() int { return goroutinesIn("session.(*HPSocket).readLoop") }
 
 // TestHPParkedSocketKeepsNoGoroutine: idle sockets keep no goroutine in their read loop and no
 // read buffer; a frame resumes the reader (it is served), after which the socket parks again.
@@ -199,7 +184,7 @@ func TestHPParkedSocketKeepsNoGoroutine(t *testing.T) {
 	}
 	for i, x := range socks {
 		x.p.hpOpen(t, "doc"+string(rune('a'+i)))
-		waitHPParked(t, x.sock)
+		waitParked(t, x.sock)
 		// (That the parked socket gave its read buffer back is internal/idlemem's test: a
 		// reader may resume at any time, so the test cannot look at the buffer without a race.)
 	}
@@ -211,7 +196,7 @@ func TestHPParkedSocketKeepsNoGoroutine(t *testing.T) {
 			x.p.hpEdit(t, "doc"+string(rune('a'+i)), uint64(10*round+i+1), "x")
 		}
 		for _, x := range socks {
-			waitHPParked(t, x.sock) // busy after an edit: parked once the wheel ends its linger
+			waitParked(t, x.sock) // busy after an edit: parked once the wheel ends its linger
 		}
 		if n := hpReaderGoroutines(); n != 0 {
 			t.Fatalf("round %d: %d goroutines in a read loop after the edits", round, n)
@@ -237,13 +222,13 @@ func TestHPParkedSeveralDocuments(t *testing.T) {
 	for _, k := range keys {
 		p.hpOpen(t, k)
 	}
-	waitHPParked(t, sock)
+	waitParked(t, sock)
 	if n := len(sock.Sessions()); n != 3 {
 		t.Fatalf("%d sessions, want 3", n)
 	}
 	for i, k := range keys {
 		p.hpEdit(t, k, uint64(i+1), k)
-		waitHPParked(t, sock)
+		waitParked(t, sock)
 		if n := hpReaderGoroutines(); n != 0 {
 			t.Fatalf("%d readers after an edit of %s", n, k)
 		}
@@ -258,13 +243,13 @@ func TestHPParkedSeveralDocuments(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	waitHPParked(t, sock)
+	waitParked(t, sock)
 	if n := docInfo(t, s.reg, "one").AwarenessStates + docInfo(t, s.reg, "three").AwarenessStates; n != 0 {
 		t.Fatalf("%d awareness states in the other documents", n)
 	}
 	for _, k := range keys {
 		p.hpSync(t, k) // answered after the park: the reader resumed for it
-		waitHPParked(t, sock)
+		waitParked(t, sock)
 	}
 	for _, k := range keys {
 		if got := docTextOf(t, s.reg, k); got != k {
@@ -301,7 +286,7 @@ func TestHPParkedBusyLingers(t *testing.T) {
 	s := newHPParkServer(t, HPConfig{Keepalive: 100 * time.Millisecond}) // a 10 ms wheel tick
 	p, sock := s.dial(t, false)
 	p.hpOpen(t, "a")
-	waitHPParked(t, sock) // the handshake alone: at once, although parkAfter is an hour
+	waitParked(t, sock) // the handshake alone: at once, although parkAfter is an hour
 	for i := range 5 {
 		p.hpEdit(t, "a", uint64(i+1), "y")
 		time.Sleep(50 * time.Millisecond)
@@ -316,7 +301,7 @@ func TestHPParkedBusyLingers(t *testing.T) {
 		t.Fatal("parked 50 ms after an awareness update, with parkAfter an hour")
 	}
 	p.hpSync(t, "a") // still answered; after this handshake message the reader parks at once
-	waitHPParked(t, sock)
+	waitParked(t, sock)
 }
 
 // TestHPBusyReaderParksOnTheWheel: a busy socket reader that falls quiet is parked by the
@@ -328,7 +313,7 @@ func TestHPBusyReaderParksOnTheWheel(t *testing.T) {
 	p.hpOpen(t, "a")
 	for i := range 3 {
 		p.hpEdit(t, "a", uint64(i+1), "w")
-		waitHPParked(t, sock)
+		waitParked(t, sock)
 	}
 	time.Sleep(time.Second) // two pong waits: the deadline the linger moved was put back
 	p.hpSync(t, "a")
@@ -348,13 +333,13 @@ func TestHPParkedPingPong(t *testing.T) {
 	s := newHPParkServer(t, HPConfig{})
 	p, sock := s.dial(t, false)
 	p.hpOpen(t, "a")
-	waitHPParked(t, sock)
+	waitParked(t, sock)
 	for _, payload := range []string{"", "hello", strings.Repeat("z", 125)} {
 		if err := p.conn.WriteControl(websocket.PingMessage, []byte(payload), time.Now().Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		p.expectPong(t, payload)
-		waitHPParked(t, sock)
+		waitParked(t, sock)
 		if n := hpReaderGoroutines(); n != 0 {
 			t.Fatalf("%d readers after a ping", n)
 		}
@@ -372,7 +357,7 @@ func TestHPParkedPingPong(t *testing.T) {
 	p.raw(t, append(maskedFrame(websocket.BinaryMessage, step1), maskedFrame(websocket.PingMessage, []byte("two"))...))
 	p.expectHP(t, "SyncStep2", isStep2)
 	p.expectPong(t, "two")
-	waitHPParked(t, sock)
+	waitParked(t, sock)
 }
 
 // TestHPParkedDeadline: a parked socket keeps its read deadline. Pongs, consumed by the parked
@@ -383,7 +368,7 @@ func TestHPParkedDeadline(t *testing.T) {
 	s := newHPParkServer(t, HPConfig{Config: Config{PongWait: wait}})
 	p, sock := s.dial(t, true)
 	p.hpOpen(t, "a")
-	waitHPParked(t, sock)
+	waitParked(t, sock)
 	start := time.Now()
 	for time.Since(start) < 3*wait {
 		p.raw(t, maskedFrame(websocket.PongMessage, nil))
@@ -426,8 +411,8 @@ func TestHPParkedKickAndPeerClose(t *testing.T) {
 	b, sb := s.dial(t, false)
 	a.hpOpen(t, "a")
 	b.hpOpen(t, "b")
-	waitHPParked(t, sa)
-	waitHPParked(t, sb)
+	waitParked(t, sa)
+	waitParked(t, sb)
 
 	sa.Kick(DisconnectGoingAway)
 	sa.Kick(DisconnectGoingAway) // idempotent

@@ -116,11 +116,14 @@ func watchPeer(t *testing.T, conn *websocket.Conn, silent bool) *peer {
 	return p
 }
 
-// waitParked waits until the session's reader is parked.
-func waitParked(t *testing.T, c *Client) {
+// isParked reports whether the connection's reader is parked (tests only).
+func (k *connCore) isParked() bool { return k.pk.state.Load() == readerParked }
+
+// waitParked waits until the connection's reader (a *Client's or a *HPSocket's) is parked.
+func waitParked(t *testing.T, k interface{ isParked() bool }) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for c.pk.state.Load() != readerParked {
+	for !k.isParked() {
 		if time.Now().After(deadline) {
 			t.Fatal("reader not parked")
 		}
@@ -128,10 +131,13 @@ func waitParked(t *testing.T, c *Client) {
 	}
 }
 
-// readerGoroutines counts goroutines inside a session's read loop.
-func readerGoroutines() int {
+// readerGoroutines counts goroutines inside a y-websocket session's read loop.
+func readerGoroutines() int { return goroutinesIn("session.(*Client).readLoop") }
+
+// goroutinesIn counts goroutines whose stack holds fn.
+func goroutinesIn(fn string) int {
 	buf := make([]byte, 4<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "session.(*Client).readLoop")
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fn)
 }
 
 // syncReply sends a SyncStep1 with the empty state vector and waits for the SyncStep2.
