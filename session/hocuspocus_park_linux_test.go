@@ -441,3 +441,118 @@ func TestHPParkedKickAndPeerClose(t *testing.T) {
 		t.Fatalf("done called %d times for 2 sockets", n)
 	}
 }
+
+// TestHPParkedBadFrames: what a parked socket's reader does not handle itself goes to gorilla,
+// which refuses it as it always did (an unmasked ping, reserved bits, a fragmented ping, an
+// oversized ping payload), and only that socket closes: a socket beside it, parked too, still
+// has its edits stored.
+func TestHPParkedBadFrames(t *testing.T) {
+	s := newHPParkServer(t, HPConfig{})
+	good, goodSock := s.dial(t, false)
+	good.hpOpen(t, "good")
+	waitParked(t, goodSock) // then lingering after its edits: the wheel parks it only on its tick
+	for i, bad := range [][]byte{
+		{0x89, 0x00},                         // unmasked ping
+		{0xC9, 0x80, 1, 2, 3, 4},             // ping with RSV1
+		{0x09, 0x80, 1, 2, 3, 4},             // fragmented ping
+		{0x89, 0xFE, 0x00, 0x80, 1, 2, 3, 4}, // ping with 128 payload bytes (16-bit length)
+	} {
+		p, sock := s.dial(t, false)
+		p.hpOpen(t, "bad")
+		waitParked(t, sock)
+		p.raw(t, bad)
+		p.expectClose(t, websocket.CloseProtocolError)
+		select {
+		case got := <-s.ended:
+			if got != sock {
+				t.Fatalf("case %d: another socket ended", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("case %d: the socket did not end", i)
+		}
+		good.hpEdit(t, "good", uint64(100+i), "x")
+	}
+	if got := docTextOf(t, s.reg, "good"); got != "xxxx" {
+		t.Fatalf("good document %q, want xxxx", got)
+	}
+}
+
+// TestHPParkingUnderLoad: many sockets sending pings and syncs at once, their readers parking
+// and resuming all the time (run with -race): every ping is echoed and every SyncStep1 answered,
+// and all park again at the end.
+func TestHPParkingUnderLoad(t *testing.T) {
+	s := newHPParkServer(t, HPConfig{})
+	const sockets, rounds = 12, 60
+	type pair struct {
+		p    *peer
+		sock *HPSocket
+		key  string
+	}
+	var ps []pair
+	for i := range sockets {
+		p, sock := s.dial(t, false)
+		key := string(rune('a' + i))
+		p.hpOpen(t, key)
+		ps = append(ps, pair{p, sock, key})
+	}
+	var wg sync.WaitGroup
+	for i, x := range ps {
+		step1, err := syncproto.EncodeHP(x.key, syncproto.Message{Type: syncproto.TypeSync, SyncType: syncproto.SyncStep1, Payload: []byte{0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				ping := []byte{byte(i), byte(r)}
+				b := maskedFrame(websocket.PingMessage, ping)
+				if r%2 == 0 {
+					b = append(b, maskedFrame(websocket.BinaryMessage, step1)...)
+				}
+				if _, err := x.p.conn.NetConn().Write(b); err != nil {
+					t.Error(err)
+					return
+				}
+				select {
+				case got := <-x.p.pongs:
+					if got != string(ping) {
+						t.Errorf("pong %q, want %q", got, ping)
+						return
+					}
+				case <-time.After(10 * time.Second):
+					t.Error("no pong")
+					return
+				}
+				for r%2 == 0 {
+					select {
+					case f := <-x.p.msgs:
+						m, err := syncproto.DecodeHP(f)
+						if err != nil {
+							t.Errorf("undecodable frame %x: %v", f, err)
+							return
+						}
+						if m.Key != x.key {
+							t.Errorf("socket %s got a frame for %s", x.key, m.Key)
+							return
+						}
+						if m.Type != syncproto.HPSync || m.Sync.SyncType != syncproto.SyncStep2 {
+							continue // a keep-alive, or the SyncStep1 the server asks back with
+						}
+					case <-time.After(10 * time.Second):
+						t.Error("no SyncStep2")
+						return
+					}
+					break
+				}
+				if r%7 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, x := range ps {
+		waitParked(t, x.sock)
+	}
+}
