@@ -150,7 +150,7 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 		HPStats:       &s.hp.hpStats,
 		NewID:         newID,
 	})
-	if br != nil {
+	if br != nil && !s.cfg.NoParking {
 		sock.ParkWhenIdle(br)
 	}
 	s.hp.mu.Lock()

@@ -45,6 +45,10 @@ type Config struct {
 	// QueueBudget bounds the bytes queued for one connection. Zero means
 	// session.DefaultQueueBudget.
 	QueueBudget int
+	// NoParking keeps a blocked reader goroutine for every idle connection (y-websocket and
+	// Hocuspocus) instead of parking it on the process's epoll set (session/park.go): the way
+	// back should parking ever misbehave. Default false: idle readers park.
+	NoParking bool
 	// PongWait and WriteWait: see session.Config. Zero means the session defaults.
 	PongWait  time.Duration
 	WriteWait time.Duration
@@ -336,7 +340,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, name string) (*
 		Stats:       &s.stats,
 		Trust:       adm.sessionTrust(),
 	})
-	if br != nil {
+	if br != nil && !s.cfg.NoParking {
 		c.ParkWhenIdle(br)
 	}
 	s.wf.WireSession(c, r)

@@ -24,6 +24,7 @@ type serveConfig struct {
 	IdleTimeout     time.Duration
 	ReadLimit       int64
 	QueueBudget     int
+	ParkIdle        bool
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -84,6 +85,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", shareddoc.DefaultIdleTimeout, "keep a document loaded this long after its last session left (0: unload at once)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", session.DefaultReadLimit, "largest WebSocket message accepted, bytes")
 	fs.IntVar(&c.QueueBudget, "queue-budget", session.DefaultQueueBudget, "bytes queued for one connection before it is closed as slow")
+	fs.BoolVar(&c.ParkIdle, "park-idle-readers", true, "an idle connection's reader parks on one epoll set and keeps no goroutine (Linux, plain TCP); false keeps a blocked reader goroutine per connection (~4 KiB more each), should parking misbehave")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline for a graceful shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")

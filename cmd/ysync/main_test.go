@@ -44,6 +44,17 @@ func TestParseServeFlagsAndEnv(t *testing.T) {
 	if c.Addr != ":7000" || c.IdleTimeout != 5*time.Minute || c.DatabaseURL != env["DATABASE_URL"] || c.LogFormat != "json" {
 		t.Fatalf("config %+v", c)
 	}
+	if !c.ParkIdle {
+		t.Fatal("--park-idle-readers should default to true")
+	}
+	env["YSYNC_PARK_IDLE_READERS"] = "false"
+	if c, err = parseServe(nil, io.Discard, func(k string) string { return env[k] }); err != nil || c.ParkIdle {
+		t.Fatalf("YSYNC_PARK_IDLE_READERS=false: ParkIdle %v, err %v", c.ParkIdle, err)
+	}
+	if c, err = parseServe([]string{"--park-idle-readers=true"}, io.Discard, func(k string) string { return env[k] }); err != nil || !c.ParkIdle {
+		t.Fatalf("--park-idle-readers=true over the environment: ParkIdle %v, err %v", c.ParkIdle, err)
+	}
+	delete(env, "YSYNC_PARK_IDLE_READERS")
 	env["YSYNC_DATABASE_URL"] = "postgres://other"
 	c, _ = parseServe(nil, io.Discard, func(k string) string { return env[k] })
 	if c.DatabaseURL != "postgres://other" {

@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"idle_timeout", cfg.IdleTimeout,
 		"read_limit", cfg.ReadLimit,
 		"queue_budget", cfg.QueueBudget,
+		"park_idle_readers", cfg.ParkIdle,
 		"shutdown_timeout", cfg.ShutdownTimeout,
 		"log_level", cfg.LogLevel,
 		"log_format", cfg.LogFormat,
@@ -85,6 +86,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		IdleTimeout: cfg.IdleTimeout,
 		ReadLimit:   cfg.ReadLimit,
 		QueueBudget: cfg.QueueBudget,
+		NoParking:   !cfg.ParkIdle,
 		Logger:      log,
 		Workflows:   workflows,
 

@@ -5,11 +5,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ysync/ysync/internal/idlemem"
+	"github.com/ysync/ysync/server"
+	"github.com/ysync/ysync/store"
 )
 
 var newServer = idlemem.Ysync(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -112,5 +115,42 @@ func TestHocuspocusReaderStackStaysSmall(t *testing.T) {
 	t.Logf("stack per idle Hocuspocus socket: %.0f B", perConn)
 	if perConn > 1<<10 {
 		t.Errorf("%.0f B of stack per idle socket, want none: the reader did not park", perConn)
+	}
+}
+
+// With parking off (server.Config.NoParking, `ysync serve --park-idle-readers=false`) every idle
+// connection of either protocol keeps its reader goroutine, and the clients still sync: the way
+// back from parking works, and the switch reaches both kinds of connection.
+func TestNoParkingKeepsAReaderPerConnection(t *testing.T) {
+	blocking := func() (idlemem.Server, error) {
+		srv := server.New(server.Config{
+			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Limits:    server.Limits{MaxConnsPerIP: -1, MaxConns: -1},
+			NoParking: true,
+		}, store.NewMemory())
+		return idlemem.Server{
+			Serve: func(ln net.Listener) error { return srv.Serve(ln) },
+			Close: func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			},
+		}, nil
+	}
+	for proto, creator := range map[string]string{
+		"y-websocket": "server.(*Server).runSession",
+		"hocuspocus":  "session.(*HPSocket).Serve",
+	} {
+		const n = 30
+		rep, err := idlemem.Measure(context.Background(), idlemem.Config{Clients: n, Docs: 5, Protocol: proto, Idle: 100 * time.Millisecond, Sites: true}, blocking)
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		if got := rep.IdleGC.ByCreator[creator] - rep.Before.ByCreator[creator]; got < n {
+			t.Errorf("%s: %d goroutines made by %s for %d idle connections, want one each (readers not parked); all: %v", proto, got, creator, n, rep.IdleGC.ByCreator)
+		}
+		if got := rep.IdleGC.ByCreator["session.(*connCore).wake"] - rep.Before.ByCreator["session.(*connCore).wake"]; got != 0 {
+			t.Errorf("%s: %d resumed parked readers with parking off", proto, got)
+		}
 	}
 }
