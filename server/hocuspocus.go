@@ -165,8 +165,9 @@ func (s *Server) handleHocuspocus(w http.ResponseWriter, r *http.Request) {
 	// The socket is served on a goroutine of its own and the handler returns, as for
 	// y-websocket (runSession): net/http drops its per-connection state. That goroutine ends
 	// when the socket ends or its reader parks (an idle socket keeps no goroutine:
-	// session/park.go); the socket's end, on whichever goroutine it comes, runs the rest. The
-	// socket now owns the conns count, the connection-limit key and the address's count.
+	// session/park.go); the socket's end, on whichever goroutine it comes, calls the done below,
+	// which releases what the handler took: the conns count, the connection-limit key and the
+	// address's count.
 	go sock.Serve(s.ctx, s.reg, func(error) {
 		s.hp.mu.Lock()
 		delete(s.hp.sockets, sock)

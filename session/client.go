@@ -148,7 +148,7 @@ func New(conn Conn, docName string, info shareddoc.SessionInfo, cfg Config) *Cli
 		docName: docName,
 		cfg:     cfg,
 	}
-	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User))
+	c.initCore(conn, &c.cfg, sessionLogger(cfg.Logger, info.ID, docName, info.User), c)
 	return c
 }
 
@@ -267,16 +267,6 @@ func (c *Client) Serve(ctx context.Context, reg *shareddoc.Registry, done func(e
 	c.serveReads()
 }
 
-// serveReads reads until the reader parks or the session ends; in the latter case it finishes
-// the session. It runs on Serve's goroutine and then on each goroutine that resumes a parked
-// reader, never on two at once.
-func (c *Client) serveReads() {
-	if c.readLoop() {
-		return // parked: a wake-up resumes it on a new goroutine (park.go)
-	}
-	c.finish()
-}
-
 // finish is the end of Serve, after the reader stopped for good.
 func (c *Client) finish() {
 	close(c.readerDone)
@@ -309,7 +299,7 @@ func (c *Client) startReading() {
 		c.mu.Lock()
 		c.inline = true
 		c.mu.Unlock()
-		c.startParking(c)
+		c.startParking()
 	}
 }
 

@@ -15,9 +15,10 @@ import (
 // the socket, how it was closed, and the writer's data-frame writes and close frame. Both embed
 // it; what differs (the queue, the inline path, parking, documents) stays with each.
 type connCore struct {
-	conn Conn
-	conf *Config // the owner's configuration (Client.cfg, HPSocket.cfg.Config)
-	log  *slog.Logger
+	conn  Conn
+	conf  *Config // the owner's configuration (Client.cfg, HPSocket.cfg.Config)
+	log   *slog.Logger
+	owner connOwner // the Client or HPSocket this is part of (serveReads)
 
 	// mu guards closed, disc, started and writing here, and the owner's own fields it says are
 	// under mu.
@@ -42,11 +43,30 @@ type connCore struct {
 	pk parkState
 }
 
+// connOwner is what differs between the connections (a Client, a HPSocket) for their shared
+// reader's course (serveReads): readLoop reads and handles messages until the connection ends
+// (false) or the reader parks (true, park.go); finish ends the connection once the reader
+// stopped for good.
+type connOwner interface {
+	readLoop() (parked bool)
+	finish()
+}
+
 // initCore sets what New and NewHPSocket give a connection.
-func (k *connCore) initCore(conn Conn, conf *Config, log *slog.Logger) {
-	k.conn, k.conf, k.log = conn, conf, log
+func (k *connCore) initCore(conn Conn, conf *Config, log *slog.Logger, owner connOwner) {
+	k.conn, k.conf, k.log, k.owner = conn, conf, log, owner
 	k.closing = make(chan struct{})
 	k.readerDone = make(chan struct{})
+}
+
+// serveReads reads until the reader parks or the connection ends; in the latter case it
+// finishes the connection. It runs on Serve's goroutine and then on each goroutine that resumes
+// a parked reader (resumeReads), never on two at once.
+func (k *connCore) serveReads() {
+	if k.owner.readLoop() {
+		return // parked: a wake-up resumes it on a new goroutine (park.go)
+	}
+	k.owner.finish()
 }
 
 // disconnect returns how the connection was closed (zero while open).

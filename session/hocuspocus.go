@@ -301,7 +301,7 @@ func NewHPSocket(conn Conn, remote, user string, connectedAt time.Time, cfg HPCo
 		connectedAt: connectedAt,
 		docs:        make(map[string]*HPSession),
 	}
-	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus))
+	s.initCore(conn, &s.cfg.Config, cfg.Logger.With("remote", remote, "protocol", ProtocolHocuspocus), s)
 	return s
 }
 
@@ -544,16 +544,6 @@ func (s *HPSocket) Serve(ctx context.Context, reg *shareddoc.Registry, done func
 	s.serveReads()
 }
 
-// serveReads reads until the reader parks or the socket ends; in the latter case it finishes
-// the socket. It runs on Serve's goroutine and then on each goroutine that resumes a parked
-// reader, never on two at once (parkOwner).
-func (s *HPSocket) serveReads() {
-	if s.readLoop() {
-		return // parked: a wake-up resumes it on a new goroutine (park.go)
-	}
-	s.finish()
-}
-
 // startReading sets the read limit, the first read deadline and the pong handler, and sets the
 // reader up to park.
 func (s *HPSocket) startReading() {
@@ -564,7 +554,7 @@ func (s *HPSocket) startReading() {
 		// A ping the parked reader's idleStep consumed is answered as gorilla's own handler
 		// (which the socket keeps for pings ReadMessage sees) answers it.
 		s.pk.ping = s.answerPing
-		s.startParking(s)
+		s.startParking()
 	}
 }
 

@@ -27,17 +27,11 @@ import (
 // ReadMessage as it always did (TLS, test fakes, other systems than Linux).
 //
 // Both kinds of connection park this way: a y-websocket Client and a Hocuspocus HPSocket embed
-// connCore, which has the parking state and does all of the above; each owner only says how its
-// reader goes on after a wake-up (parkOwner) and what counts as busy. A HPSocket's reader parks
-// between frames of any of its documents, the socket's keep-alive wheel ending its linger
-// (hocuspocus_wheel.go) as the y-websocket keep-alive does (keepalive.go).
-
-// parkOwner is what differs between the connections that park (a Client, a HPSocket) for the
-// parking machinery, which is connCore's: how a woken reader goes on reading. serveReads reads
-// until the reader parks again or the connection ends, and then finishes the connection.
-// Everything else parking needs (the socket, the deadline, the close, the ping answer in
-// pk.ping) is in connCore.
-type parkOwner interface{ serveReads() }
+// connCore, which has the parking state and does all of the above; each owner only has its read
+// loop (connOwner, which a woken reader goes on with), its ping answer (pk.ping) and what counts
+// as busy. A HPSocket's reader parks between frames of any of its documents, the socket's
+// keep-alive wheel ending its linger (hocuspocus_wheel.go) as the y-websocket keep-alive does
+// (keepalive.go).
 
 // idleStep's verdicts.
 const (

@@ -42,7 +42,6 @@ type parkState struct {
 	p        *poller               // nil until startParking
 	added    bool                  // fd was added to p's epoll set
 	timer    *time.Timer           // wakes the parked reader at its read deadline
-	owner    parkOwner             // the Client or HPSocket whose reader this is (startParking)
 	resume   func()                // k.resumeReads, made once
 	wakeFn   func()                // k.wake, made once
 	peekFn   func(fd uintptr) bool // k.recvOnce, made once
@@ -55,9 +54,8 @@ type parkState struct {
 }
 
 // startParking sets the reader up to park, when the connection has what it takes: ParkWhenIdle's
-// reader and a raw TCP socket (wv.raw ran). owner is the connection k is part of: a wake-up
-// runs its serveReads on a new goroutine (resumeReads).
-func (k *connCore) startParking(owner parkOwner) {
+// reader and a raw TCP socket (wv.raw ran).
+func (k *connCore) startParking() {
 	if k.pk.br == nil || k.wv.tcp == nil {
 		return
 	}
@@ -77,7 +75,6 @@ func (k *connCore) startParking(owner parkOwner) {
 	}
 	p.own(fd, k)
 	k.pk.rc, k.pk.p, k.pk.fd, k.pk.on = rc, p, fd, true
-	k.pk.owner = owner
 	k.pk.resume, k.pk.wakeFn, k.pk.peekFn, k.pk.waitFn = k.resumeReads, k.wake, k.recvOnce, k.waitOnce
 	// The hijacked connection br was made on, maybe wrapped (wv.tcp was found through it).
 	k.pk.src = k.conn.(interface{ UnderlyingConn() net.Conn }).UnderlyingConn()
@@ -87,7 +84,7 @@ func (k *connCore) startParking(owner parkOwner) {
 // on.
 func (k *connCore) resumeReads() {
 	k.takeBuffer()
-	k.pk.owner.serveReads()
+	k.serveReads()
 }
 
 // readers hold the read buffers parked readers gave back, each in a bufio.Reader of its own.
@@ -359,7 +356,7 @@ type poller struct {
 	failed     atomic.Bool // the epoll wait failed: nothing parks any more
 
 	mu     sync.Mutex
-	owners map[int32]waker // by socket descriptor: the connection it belongs to now
+	owners map[int32]*connCore // by socket descriptor: the connection it belongs to now
 }
 
 var pollers struct {
@@ -389,7 +386,7 @@ func joinPoller() (*poller, error) {
 		_ = unix.Close(evfd)
 		return nil, err
 	}
-	p := &poller{epfd: epfd, evfd: evfd, users: 1, done: make(chan struct{}), owners: make(map[int32]waker)}
+	p := &poller{epfd: epfd, evfd: evfd, users: 1, done: make(chan struct{}), owners: make(map[int32]*connCore)}
 	pollers.p = p
 	go p.run()
 	return p, nil
@@ -415,23 +412,19 @@ func (p *poller) leave() {
 	_ = unix.Close(p.evfd)
 }
 
-// waker is what the poller knows of a connection whose socket it watches: how to resume its
-// parked reader. A y-websocket Client and a Hocuspocus HPSocket are both one, through the
-// connCore they embed, so one poller serves both kinds of connection.
-type waker interface{ wake() }
-
-// own records that fd is w's socket. A descriptor number is reused once its socket closed, so
-// an event can reach the wrong connection; that one finds nothing to read and parks again.
-func (p *poller) own(fd int32, w waker) {
+// own records that fd is k's socket (a y-websocket Client's or a Hocuspocus HPSocket's, through
+// the connCore both embed). A descriptor number is reused once its socket closed, so an event can
+// reach the wrong connection; that one finds nothing to read and parks again.
+func (p *poller) own(fd int32, k *connCore) {
 	p.mu.Lock()
-	p.owners[fd] = w
+	p.owners[fd] = k
 	p.mu.Unlock()
 }
 
 // disown forgets fd unless another session has it by now.
-func (p *poller) disown(fd int32, w waker) {
+func (p *poller) disown(fd int32, k *connCore) {
 	p.mu.Lock()
-	if p.owners[fd] == w {
+	if p.owners[fd] == k {
 		delete(p.owners, fd)
 	}
 	p.mu.Unlock()

@@ -16,9 +16,9 @@ type parkState struct {
 	on       bool
 }
 
-func (k *connCore) startParking(parkOwner) {}
-func (k *connCore) stopParking()           {}
-func (k *connCore) idleStep() int          { return stepRead }
-func (k *connCore) wake()                  {}
+func (k *connCore) startParking() {}
+func (k *connCore) stopParking()  {}
+func (k *connCore) idleStep() int { return stepRead }
+func (k *connCore) wake()         {}
 
 func (k *connCore) interruptLinger(time.Time) {}
