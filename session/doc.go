@@ -45,12 +45,12 @@
 // # Hocuspocus sockets
 //
 // HPSocket (hocuspocus.go) serves the Hocuspocus protocol: one socket, many documents, each an
-// HPSession that is a peer (and shareddoc.Acker) of its document. Its reader authenticates,
-// joins and dispatches in arrival order, holding a document's frames until its token was
-// checked, and parks between frames as a Client's (park.go); one writer drains the socket's one
-// byte-bounded queue; a wheel shared by the sockets (hocuspocus_wheel.go) sends keep-alives and
-// WebSocket pings and handles token refresh and expiry; an RPC goroutine, started at the first
-// stateless message, serves them in order (hocuspocus_rpc.go). Documents call HPSession.Send, Ack and Close, which only take the
-// socket's queue mutex. A document closes alone (per-document Close message); whatever affects
-// the whole socket closes it with a row of the close-code table.
+// HPSession that is a peer (and shareddoc.Acker) of its document. Its reader authenticates, joins
+// and dispatches in arrival order, holding a document's frames until its token was checked, and
+// parks between frames as a Client's (park.go); one writer drains the socket's one byte-bounded
+// queue; a wheel shared by the sockets (hocuspocus_wheel.go) sends keep-alives and WebSocket pings
+// and handles token refresh and expiry; an RPC goroutine, started at the first stateless message,
+// serves them in order (hocuspocus_rpc.go). Documents call HPSession.Send, Ack and Close, which
+// only take the socket's queue mutex. A document closes alone (per-document Close message);
+// whatever affects the whole socket closes it with a row of the close-code table.
 package session
