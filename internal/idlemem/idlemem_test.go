@@ -5,14 +5,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ysync/ysync/internal/idlemem"
 	"github.com/ysync/ysync/server"
-	"github.com/ysync/ysync/store"
 )
 
 var newServer = idlemem.Ysync(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -122,21 +120,7 @@ func TestHocuspocusReaderStackStaysSmall(t *testing.T) {
 // connection of either protocol keeps its reader goroutine, and the clients still sync: the way
 // back from parking works, and the switch reaches both kinds of connection.
 func TestNoParkingKeepsAReaderPerConnection(t *testing.T) {
-	blocking := func() (idlemem.Server, error) {
-		srv := server.New(server.Config{
-			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Limits:    server.Limits{MaxConnsPerIP: -1, MaxConns: -1},
-			NoParking: true,
-		}, store.NewMemory())
-		return idlemem.Server{
-			Serve: func(ln net.Listener) error { return srv.Serve(ln) },
-			Close: func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
-			},
-		}, nil
-	}
+	blocking := idlemem.YsyncWith(server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoParking: true})
 	for proto, creator := range map[string]string{
 		"y-websocket": "server.(*Server).runSession",
 		"hocuspocus":  "session.(*HPSocket).Serve",

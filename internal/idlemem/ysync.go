@@ -14,11 +14,15 @@ import (
 // limits `ysync serve` has, minus the per-address and process connection caps, which the one
 // loopback address of the clients would hit.
 func Ysync(logger *slog.Logger) func() (Server, error) {
+	return YsyncWith(server.Config{Logger: logger})
+}
+
+// YsyncWith is Ysync with cfg for the rest of the server's configuration (its Limits' connection
+// caps are lifted as for Ysync).
+func YsyncWith(cfg server.Config) func() (Server, error) {
 	return func() (Server, error) {
-		srv := server.New(server.Config{
-			Logger: logger,
-			Limits: server.Limits{MaxConnsPerIP: -1, MaxConns: -1},
-		}, store.NewMemory())
+		cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxConns = -1, -1
+		srv := server.New(cfg, store.NewMemory())
 		return Server{
 			Serve: func(ln net.Listener) error { return srv.Serve(ln) },
 			Close: func() {
