@@ -369,31 +369,7 @@ func TestHPParkedDeadline(t *testing.T) {
 	p, sock := s.dial(t, true)
 	p.hpOpen(t, "a")
 	waitParked(t, sock)
-	start := time.Now()
-	for time.Since(start) < 3*wait {
-		p.raw(t, maskedFrame(websocket.PongMessage, nil))
-		time.Sleep(wait / 4)
-	}
-	select {
-	case <-s.ended:
-		t.Fatal("closed although pongs kept coming")
-	default:
-	}
-	stopped := time.Now()
-	select {
-	case got := <-s.ended:
-		if got != sock {
-			t.Fatal("another socket ended")
-		}
-		if d := sock.Disconnect(); d.Code != DisconnectBroken.Code {
-			t.Fatalf("closed as %v, want %v", d, DisconnectBroken)
-		}
-		if took := time.Since(stopped); took < wait/2 {
-			t.Fatalf("closed %v after the last pong, before the pong wait (%v)", took, wait)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a silent parked socket was never closed")
-	}
+	pongsThenSilence(t, p, wait, s.ended, sock)
 	if n := len(docInfo(t, s.reg, "a").Sessions); n != 0 {
 		t.Fatalf("%d sessions still in the document", n)
 	}
@@ -451,12 +427,7 @@ func TestHPParkedBadFrames(t *testing.T) {
 	good, goodSock := s.dial(t, false)
 	good.hpOpen(t, "good")
 	waitParked(t, goodSock) // then lingering after its edits: the wheel parks it only on its tick
-	for i, bad := range [][]byte{
-		{0x89, 0x00},                         // unmasked ping
-		{0xC9, 0x80, 1, 2, 3, 4},             // ping with RSV1
-		{0x09, 0x80, 1, 2, 3, 4},             // fragmented ping
-		{0x89, 0xFE, 0x00, 0x80, 1, 2, 3, 4}, // ping with 128 payload bytes (16-bit length)
-	} {
+	for i, bad := range badControlFrames {
 		p, sock := s.dial(t, false)
 		p.hpOpen(t, "bad")
 		waitParked(t, sock)
@@ -504,51 +475,29 @@ func TestHPParkingUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range rounds {
-				ping := []byte{byte(i), byte(r)}
-				b := maskedFrame(websocket.PingMessage, ping)
-				if r%2 == 0 {
-					b = append(b, maskedFrame(websocket.BinaryMessage, step1)...)
-				}
-				if _, err := x.p.conn.NetConn().Write(b); err != nil {
-					t.Error(err)
-					return
-				}
-				select {
-				case got := <-x.p.pongs:
-					if got != string(ping) {
-						t.Errorf("pong %q, want %q", got, ping)
-						return
-					}
-				case <-time.After(10 * time.Second):
-					t.Error("no pong")
-					return
-				}
-				for r%2 == 0 {
+			pingRounds(t, x.p, i, rounds, step1, func() bool {
+				for {
 					select {
 					case f := <-x.p.msgs:
 						m, err := syncproto.DecodeHP(f)
 						if err != nil {
 							t.Errorf("undecodable frame %x: %v", f, err)
-							return
+							return false
 						}
 						if m.Key != x.key {
 							t.Errorf("socket %s got a frame for %s", x.key, m.Key)
-							return
+							return false
 						}
-						if m.Type != syncproto.HPSync || m.Sync.SyncType != syncproto.SyncStep2 {
-							continue // a keep-alive, or the SyncStep1 the server asks back with
+						if m.Type == syncproto.HPSync && m.Sync.SyncType == syncproto.SyncStep2 {
+							return true
 						}
+						// a keep-alive, or the SyncStep1 the server asks back with
 					case <-time.After(10 * time.Second):
 						t.Error("no SyncStep2")
-						return
+						return false
 					}
-					break
 				}
-				if r%7 == 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
+			})
 		}()
 	}
 	wg.Wait()

@@ -363,23 +363,34 @@ func TestParkedDeadline(t *testing.T) {
 	s := newParkServer(t, Config{PongWait: wait})
 	p := s.dialWith(t, "a", true)
 	waitParked(t, p.c)
+	pongsThenSilence(t, p, wait, s.ended, p.c)
+}
+
+// pongsThenSilence sends pongs to a parked connection for three pong waits and checks they kept
+// it open, then stops and checks that the deadline timer closes want (as broken, reported on
+// ended) no sooner than about the pong wait after the last pong.
+func pongsThenSilence[T interface {
+	comparable
+	Disconnect() Disconnect
+}](t *testing.T, p *peer, wait time.Duration, ended <-chan T, want T) {
+	t.Helper()
 	start := time.Now()
 	for time.Since(start) < 3*wait {
 		p.raw(t, maskedFrame(websocket.PongMessage, nil))
 		time.Sleep(wait / 4)
 	}
 	select {
-	case <-s.ended:
+	case <-ended:
 		t.Fatal("closed although pongs kept coming")
 	default:
 	}
 	stopped := time.Now()
 	select {
-	case c := <-s.ended:
-		if c != p.c {
-			t.Fatal("another session ended")
+	case got := <-ended:
+		if got != want {
+			t.Fatal("another connection ended")
 		}
-		if d := c.Disconnect(); d.Code != DisconnectBroken.Code {
+		if d := got.Disconnect(); d.Code != DisconnectBroken.Code {
 			t.Fatalf("closed as %v, want %v", d, DisconnectBroken)
 		}
 		if took := time.Since(stopped); took < wait/2 {
@@ -416,16 +427,19 @@ func TestParkedKickAndPeerClose(t *testing.T) {
 	}
 }
 
+// badControlFrames are control frames a parked reader leaves to gorilla, which refuses them.
+var badControlFrames = [][]byte{
+	{0x89, 0x00},                         // unmasked ping
+	{0xC9, 0x80, 1, 2, 3, 4},             // ping with RSV1
+	{0x09, 0x80, 1, 2, 3, 4},             // fragmented ping
+	{0x89, 0xFE, 0x00, 0x80, 1, 2, 3, 4}, // ping with 128 payload bytes (16-bit length)
+}
+
 // TestParkedBadFrames: what the parked reader does not handle itself goes to gorilla, which
 // refuses it as it always did: an unmasked ping, reserved bits, an oversized ping payload.
 func TestParkedBadFrames(t *testing.T) {
 	s := newParkServer(t, Config{})
-	for i, bad := range [][]byte{
-		{0x89, 0x00},                         // unmasked ping
-		{0xC9, 0x80, 1, 2, 3, 4},             // ping with RSV1
-		{0x09, 0x80, 1, 2, 3, 4},             // fragmented ping
-		{0x89, 0xFE, 0x00, 0x80, 1, 2, 3, 4}, // ping with 128 payload bytes (16-bit length)
-	} {
+	for i, bad := range badControlFrames {
 		p := s.dial(t, string(rune('a'+i)))
 		waitParked(t, p.c)
 		p.raw(t, bad)
@@ -443,48 +457,60 @@ func TestParkingUnderLoad(t *testing.T) {
 	for i := range peers {
 		ps = append(ps, s.dial(t, string(rune('a'+i))))
 	}
+	step1 := syncproto.EncodeSyncStep1([]byte{0})
 	var wg sync.WaitGroup
 	for i, p := range ps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range rounds {
-				ping := []byte{byte(i), byte(r)}
-				b := maskedFrame(websocket.PingMessage, ping)
-				if r%2 == 0 {
-					b = append(b, maskedFrame(websocket.BinaryMessage, syncproto.EncodeSyncStep1([]byte{0}))...)
-				}
-				if _, err := p.conn.NetConn().Write(b); err != nil {
-					t.Error(err)
-					return
-				}
+			pingRounds(t, p, i, rounds, step1, func() bool {
 				select {
-				case got := <-p.pongs:
-					if got != string(ping) {
-						t.Errorf("pong %q, want %q", got, ping)
-						return
-					}
+				case <-p.msgs:
+					return true
 				case <-time.After(10 * time.Second):
-					t.Error("no pong")
-					return
+					t.Error("no answer")
+					return false
 				}
-				if r%2 == 0 {
-					select {
-					case <-p.msgs:
-					case <-time.After(10 * time.Second):
-						t.Error("no answer")
-						return
-					}
-				}
-				if r%7 == 0 {
-					time.Sleep(time.Millisecond)
-				}
-			}
+			})
 		}()
 	}
 	wg.Wait()
 	for _, p := range ps {
 		waitParked(t, p.c)
+	}
+}
+
+// pingRounds is one peer's part of a parking-under-load test (run on a goroutine of its own):
+// rounds of a ping, with the data frame msg after it in the same write every other round; each
+// ping's pong must come back, and answered must say (reporting with t.Error) that msg was
+// answered. It stops at the first failure.
+func pingRounds(t *testing.T, p *peer, i, rounds int, msg []byte, answered func() bool) {
+	for r := range rounds {
+		ping := []byte{byte(i), byte(r)}
+		b := maskedFrame(websocket.PingMessage, ping)
+		if r%2 == 0 {
+			b = append(b, maskedFrame(websocket.BinaryMessage, msg)...)
+		}
+		if _, err := p.conn.NetConn().Write(b); err != nil {
+			t.Error(err)
+			return
+		}
+		select {
+		case got := <-p.pongs:
+			if got != string(ping) {
+				t.Errorf("pong %q, want %q", got, ping)
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("no pong")
+			return
+		}
+		if r%2 == 0 && !answered() {
+			return
+		}
+		if r%7 == 0 {
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 
