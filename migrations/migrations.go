@@ -37,7 +37,7 @@ var ErrDirty = errors.New("migrations: database is dirty")
 
 // Up applies every migration not yet applied. It is a no-op when the schema is current.
 func Up(ctx context.Context, databaseURL string) error {
-	return run(ctx, databaseURL, "up", migrator.Up)
+	return run(ctx, databaseURL, "up", (*migrate.Migrate).Up)
 }
 
 // Down rolls back the n most recently applied migrations; n <= 0 rolls back all of them.

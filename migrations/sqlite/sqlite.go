@@ -40,7 +40,7 @@ func DSN(path string) string {
 
 // Up applies every migration not yet applied to the database file at path (created if missing).
 func Up(ctx context.Context, path string) error {
-	return run(ctx, path, "up", migrator.Up)
+	return run(ctx, path, "up", (*migrate.Migrate).Up)
 }
 
 // Down rolls back the n most recently applied migrations; n <= 0 rolls back all of them.

@@ -11,9 +11,6 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 )
 
-// Up applies every migration not yet applied.
-func Up(m *migrate.Migrate) error { return m.Up() }
-
 // Down rolls back the n most recently applied migrations; n <= 0 rolls back all of them.
 func Down(n int) func(*migrate.Migrate) error {
 	return func(m *migrate.Migrate) error {
